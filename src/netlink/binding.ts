@@ -1,0 +1,92 @@
+/**
+ * The only file that loads the native addon. Everything above this talks to the
+ * {@link NativeSocket} interface, so tests can substitute a fake.
+ *
+ * The addon is a protocol-agnostic socket bridge: it opens, binds, configures,
+ * sends and receives datagrams. It never parses what it carries.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+/** Options for {@link openSocket}. */
+export interface OpenSocketOptions {
+  /**
+   * Path of a network namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`).
+   * The socket is created inside that namespace on a short-lived native thread;
+   * the Node.js main thread never changes namespace.
+   */
+  netns?: string;
+}
+
+/**
+ * A non-blocking, close-on-exec datagram socket owned by the addon.
+ * Every system-call failure throws an `Error` with `errno` (positive number),
+ * `code` (e.g. `'EPERM'`) and `syscall`.
+ */
+export interface NativeSocket {
+  /** The file descriptor, or -1 once closed. */
+  readonly fd: number;
+  /** bind(2) with the socket address given as raw bytes (e.g. a 12-byte sockaddr_nl). */
+  bind(address: Uint8Array): void;
+  /** getsockname(2): the bound address as raw bytes. */
+  getsockname(): Buffer;
+  /** setsockopt(2); a number is passed as a C `int`. */
+  setsockopt(level: number, name: number, value: number | Uint8Array): void;
+  /**
+   * sendto(2) of one buffer (which may hold many netlink messages); returns the
+   * number of bytes sent. `address` is an optional raw destination address.
+   */
+  send(data: Uint8Array, address?: Uint8Array): number;
+  /**
+   * Start watching for readability on the loop thread (uv_poll). On each wakeup
+   * the addon reads datagrams until EAGAIN or a fixed budget, and hands them to
+   * `onData` in one call. Receive errors (ENOBUFS, truncated datagrams as
+   * EMSGSIZE) go to `onError`; polling continues afterwards.
+   */
+  start(onData: (datagrams: Buffer[]) => void, onError: (error: NodeJS.ErrnoException) => void): void;
+  /** Keep the event loop alive while the socket is polled (default after start). */
+  ref(): void;
+  /** Let the event loop exit even while the socket is polled. */
+  unref(): void;
+  /** Stop polling and close the descriptor. Idempotent. */
+  close(): void;
+}
+
+/** Shape of the compiled addon's exports. */
+export interface NativeAddon {
+  open(domain: number, type: number, protocol: number, netns?: string): NativeSocket;
+}
+
+let addon: NativeAddon | undefined;
+
+/** Find and load `native/build/Release/ipvs_ts_native.node`, relative to this file in src/ or dist/src/. */
+function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    join(here, '..', '..', 'native', 'build', 'Release', 'ipvs_ts_native.node'),
+    join(here, '..', '..', '..', 'native', 'build', 'Release', 'ipvs_ts_native.node'),
+  ];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(
+      `ipvs-ts native addon is not built (looked for ${candidates.join(', ')}); run "npm run build:native"`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  addon = require(found) as NativeAddon;
+  return addon;
+}
+
+/**
+ * Open a non-blocking, close-on-exec socket, optionally inside another network namespace.
+ * @param domain address family, e.g. AF_NETLINK (16)
+ * @param type socket type, e.g. SOCK_RAW (3)
+ * @param protocol e.g. NETLINK_GENERIC (16)
+ */
+export function openSocket(domain: number, type: number, protocol: number, options: OpenSocketOptions = {}): NativeSocket {
+  return loadAddon().open(domain, type, protocol, options.netns);
+}

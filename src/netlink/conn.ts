@@ -1,0 +1,509 @@
+/**
+ * Conn: one netlink socket shared by any number of concurrent callers.
+ *
+ * Requests are matched to replies by sequence number. Requests made in the
+ * same tick are written into one buffer and sent with one system call
+ * (batching), up to a byte and in-flight limit. A netlink socket runs one dump
+ * at a time (the kernel answers a second with EBUSY), so dumps wait their turn
+ * in the same first-in-first-out queue as everything else.
+ * @module
+ */
+import {
+  AbortError,
+  ConnectionClosedError,
+  DecodeError,
+  DumpInterruptedError,
+  NetlinkError,
+  RepliesLostError,
+  TimeoutError,
+} from '../errors.js';
+import { openSocket, type NativeSocket } from './binding.js';
+import {
+  AF_NETLINK,
+  HOST_LITTLE_ENDIAN as LE,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  SOCK_RAW,
+  SOL_NETLINK,
+  SOL_SOCKET,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+} from './constants.js';
+import { parseDoneMessage, parseErrorMessage, type NetlinkMessage } from './message.js';
+import { Writer } from './writer.js';
+
+/** Opens the socket a {@link Conn} uses; replaced by a fake in unit tests. */
+export type SocketFactory = (protocol: number, netns: string | undefined) => NativeSocket;
+
+/** The real socket factory: AF_NETLINK / SOCK_RAW through the native addon. */
+export const nativeSocketFactory: SocketFactory = (protocol, netns) =>
+  openSocket(AF_NETLINK, SOCK_RAW, protocol, netns === undefined ? {} : { netns });
+
+/** Options for {@link Conn.open}. */
+export interface ConnOptions {
+  /** Netlink protocol, e.g. NETLINK_GENERIC (16) or NETLINK_ROUTE (0). */
+  protocol: number;
+  /** Network namespace file to open the socket in (`/run/netns/NAME`, `/proc/PID/ns/net`). */
+  netns?: string;
+  /** Default deadline of each request, in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  /** Most requests awaiting their answer at once (default 1024). */
+  maxInFlight?: number;
+  /** Most bytes written per send (default 64 KiB). */
+  maxBatchBytes?: number;
+  /** Receive buffer to ask the kernel for (default 8 MiB; needs CAP_NET_ADMIN beyond net.core.rmem_max). */
+  receiveBufferBytes?: number;
+  /** Where sockets come from (default: the native addon). */
+  socketFactory?: SocketFactory;
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** Deadline in milliseconds for the complete answer (default: the connection's). */
+  timeoutMs?: number;
+  /** Cancels the request: rejected with AbortError. */
+  signal?: AbortSignal;
+  /** Names the operation in error messages, e.g. `'add service TCP 10.0.0.1:80'`. */
+  operation?: string;
+}
+
+/** Counters useful in tests and diagnostics. */
+export interface ConnStats {
+  /** Messages sent. */
+  sent: number;
+  /** send() system calls. */
+  sends: number;
+  /** Datagrams received. */
+  datagrams: number;
+  /** Replies that matched no pending request (late, after timeout/abort, or foreign) and were dropped. */
+  unmatched: number;
+  /** Times the socket was re-opened after losing replies (ENOBUFS). */
+  reopened: number;
+}
+
+interface Pending {
+  seq: number;
+  type: number;
+  flags: number;
+  dump: boolean;
+  encode: (w: Writer) => void;
+  operation: string | undefined;
+  messages: NetlinkMessage[];
+  interrupted: boolean;
+  resolve: (messages: NetlinkMessage[]) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  state: 'queued' | 'sent' | 'done';
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** A netlink connection: sequence numbers, batching, replies, deadlines, cancellation. */
+export class Conn {
+  private socket: NativeSocket;
+  private readonly options: Required<Omit<ConnOptions, 'netns'>> & { netns: string | undefined };
+  private readonly queue: Pending[] = [];
+  private readonly inFlight = new Map<number, Pending>();
+  /** Seq of the dump the kernel is running on this socket (also while draining a cancelled one). */
+  private activeDump: number | undefined;
+  private nextSeq = 1;
+  private flushScheduled = false;
+  private closed = false;
+  private refed = false;
+  private readonly writer: Writer;
+  private portId = 0;
+  /** Diagnostics counters. */
+  readonly stats: ConnStats = { sent: 0, sends: 0, datagrams: 0, unmatched: 0, reopened: 0 };
+
+  private constructor(options: ConnOptions) {
+    this.options = {
+      protocol: options.protocol,
+      netns: options.netns,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      maxInFlight: options.maxInFlight ?? 1024,
+      maxBatchBytes: options.maxBatchBytes ?? 64 * 1024,
+      receiveBufferBytes: options.receiveBufferBytes ?? 8 * 1024 * 1024,
+      socketFactory: options.socketFactory ?? nativeSocketFactory,
+    };
+    this.writer = new Writer(this.options.maxBatchBytes + 4096);
+    this.socket = this.openSocket();
+  }
+
+  /** Open a netlink socket (optionally in another network namespace) and wrap it. */
+  static open(options: ConnOptions): Conn {
+    return new Conn(options);
+  }
+
+  /** The port id the kernel assigned to this socket. */
+  get pid(): number {
+    return this.portId;
+  }
+
+  /** Whether {@link close} has been called (or the connection failed for good). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private openSocket(): NativeSocket {
+    const { protocol, netns, socketFactory, receiveBufferBytes } = this.options;
+    const s = socketFactory(protocol, netns);
+    try {
+      setBuffer(s, SO_RCVBUFFORCE, SO_RCVBUF, receiveBufferBytes);
+      setBuffer(s, SO_SNDBUFFORCE, SO_SNDBUF, Math.max(this.options.maxBatchBytes * 2, 256 * 1024));
+      s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
+      s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
+      const addr = Buffer.alloc(12);
+      addr.writeUInt16LE(AF_NETLINK, 0);
+      if (!LE) addr.writeUInt16BE(AF_NETLINK, 0);
+      s.bind(addr);
+      const bound = s.getsockname();
+      this.portId = LE ? bound.readUInt32LE(4) : bound.readUInt32BE(4);
+      s.start(
+        (datagrams) => this.onDatagrams(s, datagrams),
+        (error) => this.onSocketError(s, error),
+      );
+      s.unref();
+      this.refed = false;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /**
+   * Send one request and resolve with its reply messages (for a dump, all the
+   * parts; for anything else, any reply before the ACK). NLM_F_REQUEST is always
+   * set; NLM_F_ACK is added to non-dump requests so every request gets an answer.
+   * @param type nlmsg_type (a family id)
+   * @param flags extra nlmsg_flags, e.g. NLM_F_DUMP
+   * @param encode writes the payload after the 16-byte header
+   */
+  request(type: number, flags: number, encode: (w: Writer) => void, options: RequestOptions = {}): Promise<NetlinkMessage[]> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('netlink connection is closed'));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(options.operation, 'before it was sent', signal.reason));
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    return new Promise<NetlinkMessage[]>((resolve, reject) => {
+      const p: Pending = {
+        seq: this.allocSeq(),
+        type,
+        flags: flags | NLM_F_REQUEST | (dump ? 0 : NLM_F_ACK),
+        dump,
+        encode,
+        operation: options.operation,
+        messages: [],
+        interrupted: false,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        state: 'queued',
+      };
+      const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+        p.timer = setTimeout(() => this.onTimeout(p, timeoutMs), timeoutMs);
+      }
+      if (signal) {
+        p.onAbort = () => this.onAbort(p);
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.queue.push(p);
+      this.updateRef();
+      this.scheduleFlush();
+    });
+  }
+
+  private allocSeq(): number {
+    const seq = this.nextSeq;
+    this.nextSeq = this.nextSeq >= 0xffffffff ? 1 : this.nextSeq + 1;
+    return seq;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Write as many queued requests as the limits allow into one buffer, and send it. */
+  private flush(): void {
+    if (this.closed || this.queue.length === 0) return;
+    const w = this.writer;
+    const { maxBatchBytes, maxInFlight } = this.options;
+    w.reset();
+    const batch: Pending[] = [];
+    let taken = 0;
+    while (taken < this.queue.length && this.inFlight.size < maxInFlight && w.length < maxBatchBytes) {
+      const p = this.queue[taken]!;
+      if (p.dump) {
+        if (this.activeDump !== undefined) break;
+        this.activeDump = p.seq;
+      }
+      const start = w.beginMessage(p.type, p.flags, p.seq, 0);
+      try {
+        p.encode(w);
+      } catch (e) {
+        // An encoder failure concerns only this request: drop its bytes.
+        w.length = start;
+        if (p.dump) this.activeDump = undefined;
+        taken++;
+        this.finish(p, e instanceof Error ? e : new Error(String(e)));
+        continue;
+      }
+      w.endMessage(start);
+      taken++;
+      p.state = 'sent';
+      this.inFlight.set(p.seq, p);
+      batch.push(p);
+    }
+    this.queue.splice(0, taken);
+    if (batch.length > 0) {
+      try {
+        this.socket.send(w.peek());
+        this.stats.sends++;
+        this.stats.sent += batch.length;
+      } catch (e) {
+        const err = toNetlinkError(e, 'send');
+        for (const p of batch) {
+          this.inFlight.delete(p.seq);
+          if (p.dump && this.activeDump === p.seq) this.activeDump = undefined;
+          this.finish(p, err);
+        }
+      }
+    }
+    // More to send and room for it: go on after the replies so far are read.
+    if (this.queue.length > 0 && this.inFlight.size < maxInFlight && (this.queue[0]!.dump ? this.activeDump === undefined : true)) {
+      setImmediate(() => this.scheduleFlush());
+    }
+  }
+
+  private onDatagrams(socket: NativeSocket, datagrams: Buffer[]): void {
+    if (socket !== this.socket) return; // a socket replaced after ENOBUFS
+    for (const d of datagrams) {
+      this.stats.datagrams++;
+      this.onDatagram(d);
+    }
+    this.updateRef();
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  private onDatagram(d: Buffer): void {
+    let off = 0;
+    while (off + NLMSG_HDRLEN <= d.length) {
+      const len = LE ? d.readUInt32LE(off) : d.readUInt32BE(off);
+      const seq = LE ? d.readUInt32LE(off + 8) : d.readUInt32BE(off + 8);
+      if (len < NLMSG_HDRLEN || off + len > d.length) {
+        const p = this.inFlight.get(seq);
+        const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${d.length - off} bytes left)`, off);
+        if (p) this.finish(p, err);
+        else this.stats.unmatched++;
+        return;
+      }
+      const msg: NetlinkMessage = {
+        type: LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4),
+        flags: LE ? d.readUInt16LE(off + 6) : d.readUInt16BE(off + 6),
+        seq,
+        pid: LE ? d.readUInt32LE(off + 12) : d.readUInt32BE(off + 12),
+        payload: d.subarray(off + NLMSG_HDRLEN, off + len),
+      };
+      off += (len + 3) & ~3;
+      this.onMessage(msg);
+    }
+  }
+
+  private onMessage(msg: NetlinkMessage): void {
+    const p = this.inFlight.get(msg.seq);
+    if (!p) {
+      this.stats.unmatched++;
+      // The end of a dump nobody waits for any more frees the socket's dump slot.
+      if (this.activeDump === msg.seq && (msg.type === NLMSG_DONE || msg.type === NLMSG_ERROR)) this.activeDump = undefined;
+      return;
+    }
+    try {
+      switch (msg.type) {
+        case NLMSG_NOOP:
+          return;
+        case NLMSG_OVERRUN:
+          this.finish(p, new RepliesLostError(withOp(p)));
+          return;
+        case NLMSG_ERROR: {
+          const e = parseErrorMessage(msg);
+          if (e.error === 0) {
+            if (p.dump) return; // not expected; the DONE ends a dump
+            this.finish(p, undefined);
+          } else {
+            this.finish(p, new NetlinkError(-e.error, undefined, { ...withOp(p), ...(e.extack ? { extack: e.extack } : {}) }));
+          }
+          return;
+        }
+        case NLMSG_DONE: {
+          if (!p.dump) {
+            p.messages.push(msg);
+            return;
+          }
+          const done = parseDoneMessage(msg);
+          if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+          if (done.status < 0) {
+            this.finish(p, new NetlinkError(-done.status, undefined, { ...withOp(p), ...(done.extack ? { extack: done.extack } : {}) }));
+          } else if (p.interrupted) {
+            this.finish(p, new DumpInterruptedError(withOp(p)));
+          } else {
+            this.finish(p, undefined);
+          }
+          return;
+        }
+        default:
+          if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+          p.messages.push(msg);
+      }
+    } catch (e) {
+      this.finish(p, e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** Settle a request (error undefined = success) and release everything it holds. */
+  private finish(p: Pending, error: Error | undefined): void {
+    if (p.state === 'done') return;
+    const wasSent = p.state === 'sent';
+    p.state = 'done';
+    if (wasSent) this.inFlight.delete(p.seq);
+    if (p.dump && this.activeDump === p.seq) {
+      // A failed or finished dump frees the slot; a cancelled one is drained first.
+      const drained = error === undefined || error instanceof NetlinkError;
+      if (drained || !wasSent) this.activeDump = undefined;
+    }
+    if (p.timer) clearTimeout(p.timer);
+    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+    if (error) p.reject(error);
+    else p.resolve(p.messages);
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  private removeQueued(p: Pending): void {
+    const i = this.queue.indexOf(p);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  private onTimeout(p: Pending, ms: number): void {
+    p.timer = undefined;
+    if (p.state === 'queued') this.removeQueued(p);
+    const where = p.state === 'queued' ? 'before it could be sent' : 'waiting for the kernel';
+    this.finish(p, new TimeoutError(`${p.operation ?? 'netlink request'}: no answer within ${ms} ms (${where})`));
+    this.updateRef();
+  }
+
+  private onAbort(p: Pending): void {
+    if (p.state === 'done') return;
+    const queued = p.state === 'queued';
+    if (queued) this.removeQueued(p);
+    this.finish(p, abortError(p.operation, queued ? 'before it was sent' : 'after it was sent; the kernel may have carried it out', p.signal?.reason));
+    this.updateRef();
+  }
+
+  private onSocketError(socket: NativeSocket, error: NodeJS.ErrnoException): void {
+    if (socket !== this.socket || this.closed) return;
+    if (error.code === 'ENOBUFS') {
+      // Replies were dropped; which ones is unknowable. Fail what was in flight,
+      // start over on a fresh socket, and keep what was not yet sent.
+      this.stats.reopened++;
+      const lost = [...this.inFlight.values()];
+      this.activeDump = undefined;
+      try {
+        this.socket.close();
+      } catch {
+        /* already closed */
+      }
+      try {
+        this.socket = this.openSocket();
+      } catch (e) {
+        this.failAll(toNetlinkError(e, 'reopen'));
+        this.closed = true;
+        return;
+      }
+      for (const p of lost) this.finish(p, new RepliesLostError(withOp(p)));
+      this.updateRef();
+      this.scheduleFlush();
+      return;
+    }
+    // Any other receive error (e.g. a truncated datagram) concerns unknown requests;
+    // fail the oldest in-flight one so nothing waits forever.
+    const oldest = this.inFlight.values().next().value as Pending | undefined;
+    if (oldest) this.finish(oldest, toNetlinkError(error, 'recv', oldest.operation));
+    else this.stats.unmatched++;
+  }
+
+  private failAll(error: Error): void {
+    const all = [...this.inFlight.values(), ...this.queue];
+    this.queue.length = 0;
+    for (const p of all) this.finish(p, error);
+  }
+
+  /** Keep the event loop alive only while requests are outstanding. */
+  private updateRef(): void {
+    if (this.closed) return;
+    const busy = this.inFlight.size > 0 || this.queue.length > 0;
+    if (busy && !this.refed) {
+      this.socket.ref();
+      this.refed = true;
+    } else if (!busy && this.refed) {
+      this.socket.unref();
+      this.refed = false;
+    }
+  }
+
+  /** Close the socket. Pending requests reject with ConnectionClosedError. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new ConnectionClosedError('netlink connection closed while the request was pending'));
+    this.socket.close();
+  }
+}
+
+function setBuffer(s: NativeSocket, force: number, plain: number, bytes: number): void {
+  try {
+    s.setsockopt(SOL_SOCKET, force, bytes);
+  } catch {
+    // Without CAP_NET_ADMIN the kernel caps the size at net.core.[rw]mem_max.
+    s.setsockopt(SOL_SOCKET, plain, bytes);
+  }
+}
+
+function withOp(p: Pending): { operation?: string; seq: number } {
+  return p.operation === undefined ? { seq: p.seq } : { operation: p.operation, seq: p.seq };
+}
+
+function abortError(operation: string | undefined, when: string, reason: unknown): AbortError {
+  return new AbortError(`${operation ?? 'netlink request'} was aborted ${when}`, reason === undefined ? undefined : { cause: reason });
+}
+
+/** Turn a native socket error (errno/code/syscall) into a NetlinkError. */
+export function toNetlinkError(e: unknown, what: string, operation?: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.errno === 'number') {
+    const errno = Math.abs(err.errno);
+    return new NetlinkError(errno, `${operation ? `${operation}: ` : ''}${err.message}`, {
+      ...(operation ? { operation } : {}),
+      cause: e,
+    });
+  }
+  return e instanceof Error ? e : new Error(`${what}: ${String(e)}`);
+}

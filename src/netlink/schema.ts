@@ -1,0 +1,210 @@
+/**
+ * Attribute tables as data. A table lists each attribute once — its number,
+ * wire type (with byte order in the name) and, for nests, the nested table —
+ * and the encoder, decoder and TypeScript types all derive from it.
+ *
+ * Decoding is total: malformed input throws {@link DecodeError}; attributes the
+ * table does not know are kept in `unknown` and re-emitted by {@link encodeAttributes}.
+ * @module
+ */
+import { DecodeError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN as LE, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
+import type { Writer } from './writer.js';
+
+/**
+ * Wire types. `u16`/`u32`/`u64`/`s32` are host order; `be16`/`be32` network order.
+ * `string` is NUL-terminated; `binary` is raw bytes; `flag` has no payload;
+ * `nested` holds a table; `array` holds numbered entries each holding a table
+ * (like CTRL_ATTR_OPS); `pad` is alignment padding that decoders skip.
+ */
+export type WireType =
+  | 'u8' | 'u16' | 'be16' | 'u32' | 'be32' | 's32' | 'u64'
+  | 'string' | 'binary' | 'flag' | 'nested' | 'array' | 'pad';
+
+/** One attribute in a table. */
+export interface FieldSpec {
+  /** Attribute number. */
+  readonly id: number;
+  /** How the payload is laid out. */
+  readonly type: WireType;
+  /** For `nested` and `array`: the table of the nested attributes. */
+  readonly table?: AttributeTable<any>;
+  /** For `string`/`binary`: the largest payload the kernel accepts (string: characters, without the NUL). */
+  readonly maxLength?: number;
+}
+
+/** Field name → spec. */
+export type FieldSpecs = Record<string, FieldSpec>;
+
+/** An attribute kept verbatim because the table did not know it. */
+export interface UnknownAttribute {
+  type: number;
+  nestedFlag: boolean;
+  data: Uint8Array;
+}
+
+/** A table: a name (for error messages), its fields, and an index by attribute number. */
+export interface AttributeTable<F extends FieldSpecs> {
+  readonly name: string;
+  readonly fields: F;
+  /** Attribute number → [field name, spec]. */
+  readonly byId: ReadonlyMap<number, readonly [string, FieldSpec]>;
+}
+
+/** The TypeScript value type of a field. */
+export type FieldValue<S> = S extends { type: 'u64' }
+  ? bigint
+  : S extends { type: 'string' }
+    ? string
+    : S extends { type: 'binary' }
+      ? Uint8Array
+      : S extends { type: 'flag' }
+        ? true
+        : S extends { type: 'nested'; table: AttributeTable<infer G> }
+          ? Attributes<G>
+          : S extends { type: 'array'; table: AttributeTable<infer G> }
+            ? Attributes<G>[]
+            : S extends { type: 'pad' }
+              ? never
+              : number;
+
+/** Decoded (or to-be-encoded) attributes of a table: every field optional, unknown ones kept. */
+export type Attributes<F extends FieldSpecs> = { -readonly [K in keyof F]?: FieldValue<F[K]> } & {
+  unknown?: UnknownAttribute[];
+};
+
+/** Define an attribute table. Field order is the order the encoder writes them in. */
+export function defineTable<const F extends FieldSpecs>(name: string, fields: F): AttributeTable<F> {
+  const byId = new Map<number, readonly [string, FieldSpec]>();
+  for (const [key, spec] of Object.entries(fields)) {
+    if (byId.has(spec.id)) throw new Error(`table ${name}: attribute ${spec.id} defined twice`);
+    if ((spec.type === 'nested' || spec.type === 'array') && !spec.table) throw new Error(`table ${name}: ${key} needs a nested table`);
+    byId.set(spec.id, [key, spec]);
+  }
+  return { name, fields, byId };
+}
+
+const FIXED_SIZE: Partial<Record<WireType, number>> = { u8: 1, u16: 2, be16: 2, u32: 4, be32: 4, s32: 4, u64: 8, flag: 0 };
+
+/**
+ * Decode the attributes in `buf[start, end)` with `table`. Duplicate attributes:
+ * the last one wins (as in the kernel's nla_parse).
+ */
+export function decodeAttributes<F extends FieldSpecs>(
+  table: AttributeTable<F>,
+  buf: Uint8Array,
+  start = 0,
+  end = buf.length,
+): Attributes<F> {
+  if (start < 0 || end > buf.length || start > end) throw new DecodeError(`${table.name}: attribute range outside buffer`, start);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: Record<string, unknown> = {};
+  let off = start;
+  while (off + NLA_HDRLEN <= end) {
+    const len = dv.getUint16(off, LE);
+    const rawType = dv.getUint16(off + 2, LE);
+    const type = rawType & NLA_TYPE_MASK;
+    if (len < NLA_HDRLEN) throw new DecodeError(`${table.name}: attribute length ${len} is shorter than its header`, off);
+    if (off + len > end) throw new DecodeError(`${table.name}: attribute ${type} (length ${len}) runs past the end of its container`, off);
+    const p = off + NLA_HDRLEN;
+    const plen = len - NLA_HDRLEN;
+    const entry = table.byId.get(type);
+    if (!entry) {
+      ((out.unknown ??= []) as UnknownAttribute[]).push({ type, nestedFlag: (rawType & NLA_F_NESTED) !== 0, data: buf.slice(p, p + plen) });
+    } else {
+      const [key, spec] = entry;
+      const size = FIXED_SIZE[spec.type];
+      if (size !== undefined && plen !== size) {
+        throw new DecodeError(`${table.name}.${key}: expected ${size} bytes for ${spec.type}, got ${plen}`, off);
+      }
+      switch (spec.type) {
+        case 'u8': out[key] = buf[p]; break;
+        case 'u16': out[key] = dv.getUint16(p, LE); break;
+        case 'be16': out[key] = dv.getUint16(p, false); break;
+        case 'u32': out[key] = dv.getUint32(p, LE); break;
+        case 'be32': out[key] = dv.getUint32(p, false); break;
+        case 's32': out[key] = dv.getInt32(p, LE); break;
+        case 'u64': out[key] = dv.getBigUint64(p, LE); break;
+        case 'flag': out[key] = true; break;
+        case 'pad': break;
+        case 'binary': out[key] = buf.slice(p, p + plen); break;
+        case 'string': {
+          const nul = buf.indexOf(0, p);
+          if (nul < 0 || nul >= p + plen) throw new DecodeError(`${table.name}.${key}: string is not NUL-terminated`, off);
+          out[key] = Buffer.from(buf.buffer, buf.byteOffset + p, nul - p).toString('utf8');
+          break;
+        }
+        case 'nested':
+          out[key] = decodeAttributes(spec.table!, buf, p, p + plen);
+          break;
+        case 'array': {
+          const items: unknown[] = [];
+          let q = p;
+          const qend = p + plen;
+          while (q + NLA_HDRLEN <= qend) {
+            const ilen = dv.getUint16(q, LE);
+            if (ilen < NLA_HDRLEN || q + ilen > qend) throw new DecodeError(`${table.name}.${key}: bad array entry length ${ilen}`, q);
+            items.push(decodeAttributes(spec.table!, buf, q + NLA_HDRLEN, q + ilen));
+            q += (ilen + 3) & ~3;
+          }
+          out[key] = items;
+          break;
+        }
+      }
+    }
+    off += (len + 3) & ~3;
+  }
+  return out as Attributes<F>;
+}
+
+/**
+ * Encode `values` with `table` into `w`: fields in table order, then any
+ * `unknown` attributes verbatim. Undefined fields are skipped. Nests are
+ * written with NLA_F_NESTED unless `nestedFlag` is false.
+ */
+export function encodeAttributes<F extends FieldSpecs>(
+  w: Writer,
+  table: AttributeTable<F>,
+  values: Attributes<F>,
+  nestedFlag = true,
+): void {
+  const v = values as Record<string, unknown>;
+  for (const key in table.fields) {
+    const value = v[key];
+    if (value === undefined) continue;
+    const spec = table.fields[key]!;
+    const id = spec.id;
+    switch (spec.type) {
+      case 'u8': w.attrU8(id, value as number); break;
+      case 'u16': w.attrU16(id, value as number); break;
+      case 'be16': w.attrBe16(id, value as number); break;
+      case 'u32': w.attrU32(id, value as number); break;
+      case 'be32': w.attrBe32(id, value as number); break;
+      case 's32': { const s = w.beginAttr(id); w.s32(value as number); w.endAttr(s); break; }
+      case 'u64': w.attrU64(id, value as bigint); break;
+      case 'flag': if (value) w.attrFlag(id); break;
+      case 'pad': break;
+      case 'binary': w.attrBytes(id, value as Uint8Array); break;
+      case 'string': w.attrString(id, value as string); break;
+      case 'nested': {
+        const s = w.beginNested(id, nestedFlag);
+        encodeAttributes(w, spec.table!, value as Attributes<FieldSpecs>, nestedFlag);
+        w.endAttr(s);
+        break;
+      }
+      case 'array': {
+        const s = w.beginNested(id, nestedFlag);
+        (value as Attributes<FieldSpecs>[]).forEach((item, i) => {
+          const si = w.beginNested(i + 1, nestedFlag);
+          encodeAttributes(w, spec.table!, item, nestedFlag);
+          w.endAttr(si);
+        });
+        w.endAttr(s);
+        break;
+      }
+    }
+  }
+  if (values.unknown) {
+    for (const u of values.unknown) w.attrBytes(u.nestedFlag ? u.type | NLA_F_NESTED : u.type, u.data);
+  }
+}
