@@ -1,0 +1,50 @@
+/**
+ * ipvs-ts: a typed TypeScript SDK for Linux IPVS over generic netlink.
+ *
+ * ```ts
+ * import { Ipvs } from 'ipvs-ts';
+ * const ipvs = await Ipvs.open();
+ * ```
+ * @module
+ */
+export { Ipvs, type IpvsOptions, type CallOptions } from './ipvs/client.js';
+export { IpvsError } from './ipvs/errors.js';
+export type {
+  AddressServiceKey,
+  Daemon,
+  DaemonSpec,
+  DaemonState,
+  Destination,
+  DestinationKey,
+  DestinationSpec,
+  Family,
+  ForwardMethod,
+  FwmarkServiceKey,
+  Info,
+  Persistence,
+  Protocol,
+  SchedulerFlag,
+  Service,
+  ServiceKey,
+  ServiceOptions,
+  ServiceSpec,
+  Stats,
+  Timeouts,
+  TunnelSpec,
+} from './ipvs/types.js';
+export { formatRules, parseRules, type RuleCommand } from './ipvs/rules.js';
+export {
+  AbortError,
+  ConnectionClosedError,
+  DecodeError,
+  DumpInterruptedError,
+  InvalidArgumentError,
+  NetlinkError,
+  RepliesLostError,
+  TimeoutError,
+  errnoCode,
+  type ExtendedAck,
+} from './errors.js';
+export { Conn, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
+export { GenlConn, type GenlFamily, type GenlMessage } from './netlink/genl.js';
+export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';

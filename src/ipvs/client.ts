@@ -1,0 +1,485 @@
+/**
+ * The Ipvs client: every IPVS generic-netlink command, typed.
+ * @module
+ */
+import { NetlinkError } from '../errors.js';
+import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
+import { NLM_F_DUMP } from '../netlink/constants.js';
+import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
+import { encodeAttributes, type Attributes } from '../netlink/schema.js';
+import { formatAddressPort } from './address.js';
+import { commandTable, infoTable } from './attributes.js';
+import {
+  daemonAttributes,
+  daemonOf,
+  destinationAttributes,
+  destinationKeyAttributes,
+  destinationOf,
+  serviceKeyAttributes,
+  serviceOf,
+  serviceSpecAttributes,
+} from './codec.js';
+import * as C from './constants.js';
+import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
+import { formatRules, parseRules, type RuleCommand } from './rules.js';
+import type {
+  Daemon,
+  DaemonSpec,
+  DaemonState,
+  Destination,
+  DestinationKey,
+  DestinationSpec,
+  Info,
+  Service,
+  ServiceKey,
+  ServiceSpec,
+  Timeouts,
+} from './types.js';
+import {
+  normalizeDaemon,
+  normalizeDaemonState,
+  normalizeDestination,
+  normalizeDestinationKey,
+  normalizeServiceKey,
+  normalizeServiceSpec,
+  normalizeTimeouts,
+  type NormalServiceKey,
+} from './validate.js';
+
+type CommandAttrs = Attributes<(typeof commandTable)['fields']>;
+
+/** Options for {@link Ipvs.open}. */
+export interface IpvsOptions {
+  /** Network namespace to manage: a path like `/run/netns/lb` or `/proc/PID/ns/net`. Default: the caller's. */
+  netns?: string;
+  /** Default deadline of each kernel request in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  /** Where the netlink socket comes from (tests pass a fake from `ipvs-ts/testing`). */
+  socketFactory?: SocketFactory;
+}
+
+/** Per-call options of every client method. */
+export type CallOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
+
+function callOptions(o: CallOptions | undefined, operation: string): RequestOptions {
+  const r: RequestOptions = { operation };
+  if (o?.signal) r.signal = o.signal;
+  if (o?.timeoutMs !== undefined) r.timeoutMs = o.timeoutMs;
+  return r;
+}
+
+/**
+ * A handle on the kernel's IPVS table (of one network namespace), safe for any
+ * number of concurrent callers: requests share one netlink socket and are
+ * matched to their answers by sequence number.
+ *
+ * @example
+ * ```ts
+ * import { Ipvs } from 'ipvs-ts';
+ * const ipvs = await Ipvs.open();
+ * await ipvs.addService({ protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'rr' });
+ * await ipvs.addDestination({ protocol: 'tcp', address: '10.0.0.1', port: 80 }, { address: '10.0.1.1', forward: 'masq' });
+ * console.log(await ipvs.listServices());
+ * await ipvs.close();
+ * ```
+ */
+export class Ipvs {
+  private constructor(
+    private readonly genl: GenlConn,
+    /** The resolved IPVS generic netlink family. */
+    readonly family: GenlFamily,
+  ) {}
+
+  /**
+   * Open a netlink socket (in `options.netns` if given) and resolve the IPVS family.
+   * Rejects with an {@link IpvsError} when the ip_vs module is not loaded (ENOENT)
+   * or the process lacks CAP_NET_ADMIN.
+   * @example
+   * ```ts
+   * const ipvs = await Ipvs.open({ netns: '/run/netns/lb' });
+   * ```
+   */
+  static async open(options: IpvsOptions = {}): Promise<Ipvs> {
+    const genl = GenlConn.open({
+      ...(options.netns !== undefined ? { netns: options.netns } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
+    });
+    try {
+      const family = await genl.family(C.IPVS_GENL_NAME);
+      return new Ipvs(genl, family);
+    } catch (e) {
+      genl.close();
+      throw toIpvsError(e, { operation: 'open', kind: 'family', object: 'IPVS family' });
+    }
+  }
+
+  /** Run one IPVS command; map kernel errors with `ctx`. */
+  private async command(cmd: number, attrs: CommandAttrs, ctx: IpvsErrorContext, options?: CallOptions, dump = false): Promise<GenlMessage[]> {
+    try {
+      return await this.genl.request(
+        this.family.id,
+        cmd,
+        C.IPVS_GENL_VERSION,
+        dump ? NLM_F_DUMP : 0,
+        (w) => encodeAttributes(w, commandTable, attrs),
+        callOptions(options, ctx.operation),
+      );
+    } catch (e) {
+      throw toIpvsError(e, ctx);
+    }
+  }
+
+  /**
+   * IPVS version and connection table size.
+   * @example
+   * ```ts
+   * const { version, connTableSize } = await ipvs.info(); // '1.2.1', 4096
+   * ```
+   */
+  async info(options?: CallOptions): Promise<Info> {
+    const [m] = await this.command(C.IPVS_CMD_GET_INFO, {}, { operation: 'info', kind: 'info' }, options);
+    const a = m ? decodeGenlAttributes(infoTable, m) : {};
+    const v = a.version ?? 0;
+    return { version: `${(v >> 16) & 0xff}.${(v >> 8) & 0xff}.${v & 0xff}`, connTableSize: a.connTableSize ?? 0 };
+  }
+
+  /**
+   * Add a virtual service. Defaults: scheduler `'wlc'`, not persistent.
+   * @example
+   * ```ts
+   * await ipvs.addService({ protocol: 'tcp', address: '192.0.2.10', port: 443, scheduler: 'sh',
+   *   schedulerFlags: ['sh-port'], persistence: { timeout: 600, netmask: 24 } });
+   * ```
+   */
+  async addService(spec: ServiceSpec, options?: CallOptions): Promise<void> {
+    const s = normalizeServiceSpec(spec);
+    const object = `service ${describeService(s)}`;
+    await this.command(
+      C.IPVS_CMD_NEW_SERVICE,
+      { service: serviceSpecAttributes(s) },
+      { operation: 'addService', kind: 'add-service', object, scheduler: s.scheduler, ...(s.persistenceEngine ? { persistenceEngine: s.persistenceEngine } : {}) },
+      options,
+    );
+  }
+
+  /**
+   * Replace a service's options (scheduler, flags, persistence). Fields left out
+   * take their defaults, as with {@link addService}.
+   * @example
+   * ```ts
+   * await ipvs.updateService({ protocol: 'tcp', address: '192.0.2.10', port: 443, scheduler: 'rr' });
+   * ```
+   */
+  async updateService(spec: ServiceSpec, options?: CallOptions): Promise<void> {
+    const s = normalizeServiceSpec(spec);
+    const name = describeService(s);
+    await this.command(
+      C.IPVS_CMD_SET_SERVICE,
+      { service: serviceSpecAttributes(s) },
+      { operation: 'updateService', kind: 'add-service', object: `service ${name}`, service: name, scheduler: s.scheduler, ...(s.persistenceEngine ? { persistenceEngine: s.persistenceEngine } : {}) },
+      options,
+    );
+  }
+
+  /**
+   * Delete a service and its destinations.
+   * @example
+   * ```ts
+   * await ipvs.deleteService({ fwmark: 7 });
+   * ```
+   */
+  async deleteService(key: ServiceKey, options?: CallOptions): Promise<void> {
+    const k = normalizeServiceKey(key);
+    const name = describeService(k);
+    await this.command(C.IPVS_CMD_DEL_SERVICE, { service: serviceKeyAttributes(k) }, { operation: 'deleteService', kind: 'service', object: `service ${name}`, service: name }, options);
+  }
+
+  /**
+   * One service, normalised, with statistics. Rejects with IpvsError ESRCH when it does not exist.
+   * @example
+   * ```ts
+   * const svc = await ipvs.getService({ protocol: 'udp', address: '2001:db8::53', port: 53 });
+   * ```
+   */
+  async getService(key: ServiceKey, options?: CallOptions): Promise<Service> {
+    const k = normalizeServiceKey(key);
+    const name = describeService(k);
+    const replies = await this.command(C.IPVS_CMD_GET_SERVICE, { service: serviceKeyAttributes(k) }, { operation: 'getService', kind: 'service', object: `service ${name}`, service: name }, options);
+    const svc = replies.map((m) => decodeGenlAttributes(commandTable, m).service).find((s) => s !== undefined);
+    if (!svc) throw toIpvsError(new NetlinkError(3), { operation: 'getService', kind: 'service', service: name });
+    return serviceOf(svc);
+  }
+
+  /**
+   * Every service in the table (`[]` when empty), in the kernel's order.
+   * @example
+   * ```ts
+   * for (const s of await ipvs.listServices()) console.log(s.scheduler, s.stats.connections);
+   * ```
+   */
+  async listServices(options?: CallOptions): Promise<Service[]> {
+    const replies = await this.command(C.IPVS_CMD_GET_SERVICE, {}, { operation: 'listServices', kind: 'service' }, options, true);
+    const out: Service[] = [];
+    for (const m of replies) {
+      const s = decodeGenlAttributes(commandTable, m).service;
+      if (s) out.push(serviceOf(s));
+    }
+    return out;
+  }
+
+  private destinationContext(operation: string, k: NormalServiceKey, address: string, family: 'ipv4' | 'ipv6', port: number, add = false): IpvsErrorContext {
+    const service = describeService(k);
+    return { operation, kind: add ? 'add-destination' : 'destination', object: `destination ${formatAddressPort(address, family, port)}`, service };
+  }
+
+  /**
+   * Add a real server to a service. Defaults: weight 1, forward `'route'`, port = the service's.
+   * @example
+   * ```ts
+   * await ipvs.addDestination({ protocol: 'tcp', address: '192.0.2.10', port: 443 },
+   *   { address: '10.0.1.5', port: 8443, forward: 'masq', weight: 5 });
+   * ```
+   */
+  async addDestination(key: ServiceKey, dest: DestinationSpec, options?: CallOptions): Promise<void> {
+    const k = normalizeServiceKey(key);
+    const d = normalizeDestination(dest, k);
+    await this.command(
+      C.IPVS_CMD_NEW_DEST,
+      { service: serviceKeyAttributes(k), destination: destinationAttributes(d) },
+      this.destinationContext('addDestination', k, d.address, d.family, d.port, true),
+      options,
+    );
+  }
+
+  /**
+   * Change a real server's weight, forwarding method, thresholds or tunnel.
+   * Fields left out take their defaults, as with {@link addDestination}.
+   * @example
+   * ```ts
+   * await ipvs.updateDestination(svc, { address: '10.0.1.5', port: 8443, forward: 'masq', weight: 0 }); // quiesce
+   * ```
+   */
+  async updateDestination(key: ServiceKey, dest: DestinationSpec, options?: CallOptions): Promise<void> {
+    const k = normalizeServiceKey(key);
+    const d = normalizeDestination(dest, k);
+    await this.command(
+      C.IPVS_CMD_SET_DEST,
+      { service: serviceKeyAttributes(k), destination: destinationAttributes(d) },
+      this.destinationContext('updateDestination', k, d.address, d.family, d.port),
+      options,
+    );
+  }
+
+  /**
+   * Remove a real server from a service.
+   * @example
+   * ```ts
+   * await ipvs.deleteDestination(svc, { address: '10.0.1.5', port: 8443 });
+   * ```
+   */
+  async deleteDestination(key: ServiceKey, dest: DestinationKey, options?: CallOptions): Promise<void> {
+    const k = normalizeServiceKey(key);
+    const d = normalizeDestinationKey(dest, k);
+    await this.command(
+      C.IPVS_CMD_DEL_DEST,
+      { service: serviceKeyAttributes(k), destination: destinationKeyAttributes(d) },
+      this.destinationContext('deleteDestination', k, d.address, d.family, d.port),
+      options,
+    );
+  }
+
+  /**
+   * The real servers of a service (`[]` when it has none). Rejects with ESRCH when the service does not exist.
+   * @example
+   * ```ts
+   * const dests = await ipvs.listDestinations({ fwmark: 7 });
+   * ```
+   */
+  async listDestinations(key: ServiceKey, options?: CallOptions): Promise<Destination[]> {
+    const k = normalizeServiceKey(key);
+    const name = describeService(k);
+    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'listDestinations', kind: 'service', service: name }, options, true);
+    const out: Destination[] = [];
+    for (const m of replies) {
+      const d = decodeGenlAttributes(commandTable, m).destination;
+      if (d) out.push(destinationOf(d, k.family));
+    }
+    // The kernel answers an unknown service with an empty dump; tell the two apart.
+    if (out.length === 0) await this.getService(key, options);
+    return out;
+  }
+
+  /**
+   * Connection timeouts in seconds.
+   * @example
+   * ```ts
+   * const { tcp, tcpFin, udp } = await ipvs.getTimeouts(); // 900, 120, 300 by default
+   * ```
+   */
+  async getTimeouts(options?: CallOptions): Promise<Timeouts> {
+    const [m] = await this.command(C.IPVS_CMD_GET_CONFIG, {}, { operation: 'getTimeouts', kind: 'config' }, options);
+    const a = m ? decodeGenlAttributes(commandTable, m) : {};
+    return { tcp: a.tcpTimeout ?? 0, tcpFin: a.tcpFinTimeout ?? 0, udp: a.udpTimeout ?? 0 };
+  }
+
+  /**
+   * Set connection timeouts (seconds); those left out are unchanged.
+   * @example
+   * ```ts
+   * await ipvs.setTimeouts({ tcp: 3600, udp: 60 });
+   * ```
+   */
+  async setTimeouts(timeouts: Partial<Timeouts>, options?: CallOptions): Promise<void> {
+    const t = normalizeTimeouts(timeouts);
+    const attrs: CommandAttrs = {};
+    if (t.tcp !== undefined) attrs.tcpTimeout = t.tcp;
+    if (t.tcpFin !== undefined) attrs.tcpFinTimeout = t.tcpFin;
+    if (t.udp !== undefined) attrs.udpTimeout = t.udp;
+    await this.command(C.IPVS_CMD_SET_CONFIG, attrs, { operation: 'setTimeouts', kind: 'config', object: 'timeouts' }, options);
+  }
+
+  /**
+   * Start a connection-synchronisation daemon.
+   * @example
+   * ```ts
+   * await ipvs.startDaemon({ state: 'master', interface: 'eth0', syncId: 10 });
+   * ```
+   */
+  async startDaemon(spec: DaemonSpec, options?: CallOptions): Promise<void> {
+    const d = normalizeDaemon(spec);
+    await this.command(
+      C.IPVS_CMD_NEW_DAEMON,
+      { daemon: daemonAttributes(d) },
+      { operation: 'startDaemon', kind: 'daemon', object: `sync daemon ${spec.state}`, interface: spec.interface },
+      options,
+    );
+  }
+
+  /**
+   * Stop the master or backup sync daemon.
+   * @example
+   * ```ts
+   * await ipvs.stopDaemon('master');
+   * ```
+   */
+  async stopDaemon(state: DaemonState, options?: CallOptions): Promise<void> {
+    const s = normalizeDaemonState(state, 'state');
+    await this.command(C.IPVS_CMD_DEL_DAEMON, { daemon: { state: s } }, { operation: 'stopDaemon', kind: 'stop-daemon', object: `sync daemon ${state}` }, options);
+  }
+
+  /**
+   * Running sync daemons (master first), `[]` when none.
+   * @example
+   * ```ts
+   * const daemons = await ipvs.listDaemons();
+   * ```
+   */
+  async listDaemons(options?: CallOptions): Promise<Daemon[]> {
+    const replies = await this.command(C.IPVS_CMD_GET_DAEMON, {}, { operation: 'listDaemons', kind: 'daemon' }, options, true);
+    const out: Daemon[] = [];
+    for (const m of replies) {
+      const d = decodeGenlAttributes(commandTable, m).daemon;
+      if (d) out.push(daemonOf(d));
+    }
+    return out;
+  }
+
+  /**
+   * Zero the counters of one service (and its destinations), or of everything.
+   * @example
+   * ```ts
+   * await ipvs.zero({ protocol: 'tcp', address: '192.0.2.10', port: 443 });
+   * await ipvs.zero();
+   * ```
+   */
+  async zero(key?: ServiceKey, options?: CallOptions): Promise<void> {
+    if (key === undefined) {
+      await this.command(C.IPVS_CMD_ZERO, {}, { operation: 'zero', kind: 'config', object: 'all counters' }, options);
+      return;
+    }
+    const k = normalizeServiceKey(key);
+    const name = describeService(k);
+    await this.command(C.IPVS_CMD_ZERO, { service: serviceKeyAttributes(k) }, { operation: 'zero', kind: 'service', object: `service ${name}`, service: name }, options);
+  }
+
+  /**
+   * Delete every service and destination.
+   * @example
+   * ```ts
+   * await ipvs.flush();
+   * ```
+   */
+  async flush(options?: CallOptions): Promise<void> {
+    await this.command(C.IPVS_CMD_FLUSH, {}, { operation: 'flush', kind: 'config', object: 'table' }, options);
+  }
+
+  /**
+   * The table as `ipvsadm -Sn` prints it (rules text, sorted as ipvsadm sorts).
+   * @example
+   * ```ts
+   * await writeFile('/etc/ipvs.rules', await ipvs.save());
+   * ```
+   */
+  async save(options?: CallOptions): Promise<string> {
+    const services = await this.listServices(options);
+    const withDests = await Promise.all(
+      services.map(async (s) => ({ service: s, destinations: await this.listDestinationsOf(s, options) })),
+    );
+    return formatRules(withDests);
+  }
+
+  private async listDestinationsOf(s: Service, options?: CallOptions): Promise<Destination[]> {
+    const k = normalizeServiceKey('fwmark' in s ? { fwmark: s.fwmark, family: s.family } : { protocol: s.protocol, address: s.address, port: s.port });
+    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'save', kind: 'service', service: describeService(k) }, options, true);
+    const out: Destination[] = [];
+    for (const m of replies) {
+      const d = decodeGenlAttributes(commandTable, m).destination;
+      if (d) out.push(destinationOf(d, k.family));
+    }
+    return out;
+  }
+
+  /**
+   * Apply rules text as `ipvsadm -R` does (the output of `ipvsadm -S` or {@link save}).
+   * Every line is parsed and checked before anything is sent.
+   * @example
+   * ```ts
+   * await ipvs.restore('-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n');
+   * ```
+   */
+  async restore(text: string, options?: CallOptions): Promise<void> {
+    const commands = parseRules(text);
+    // Send every command at once: the connection batches them into few sends, and
+    // the kernel applies them in order. Stop at the first failure.
+    const results = commands.map((c) => this.run(c, options).then(() => undefined, (e: unknown) => e));
+    for (let i = 0; i < results.length; i++) {
+      const err = await results[i];
+      if (err !== undefined) {
+        if (err instanceof Error) err.message = `restore line ${commands[i]!.line}: ${err.message}`;
+        throw err;
+      }
+    }
+  }
+
+  private run(c: RuleCommand, options?: CallOptions): Promise<unknown> {
+    switch (c.op) {
+      case 'add-service': return this.addService(c.service, options);
+      case 'edit-service': return this.updateService(c.service, options);
+      case 'delete-service': return this.deleteService(c.service, options);
+      case 'add-destination': return this.addDestination(c.service, c.destination, options);
+      case 'edit-destination': return this.updateDestination(c.service, c.destination, options);
+      case 'delete-destination': return this.deleteDestination(c.service, c.destination, options);
+      case 'flush': return this.flush(options);
+      case 'zero': return this.zero(c.service, options);
+      case 'set-timeouts': return this.setTimeouts(c.timeouts, options);
+      case 'start-daemon': return this.startDaemon(c.daemon, options);
+      case 'stop-daemon': return this.stopDaemon(c.state, options);
+    }
+  }
+
+  /** Close the socket. Pending calls reject with ConnectionClosedError. */
+  async close(): Promise<void> {
+    this.genl.close();
+  }
+}

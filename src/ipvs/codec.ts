@@ -1,0 +1,236 @@
+/**
+ * Between the normalised specs (validate.ts) and the attribute tables
+ * (attributes.ts): what each command sends, and what replies mean.
+ * @module
+ */
+import { DecodeError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN as LE } from '../netlink/constants.js';
+import type { Attributes } from '../netlink/schema.js';
+import { bytesToAddress, type Family } from './address.js';
+import type { daemonTable, destinationTable, serviceTable, stats64Table, statsTable } from './attributes.js';
+import * as C from './constants.js';
+import type { NormalDaemon, NormalDestination, NormalServiceKey, NormalServiceSpec } from './validate.js';
+import { FORWARD_METHODS, PROTOCOLS, TUNNEL_CHECKSUMS, TUNNEL_TYPES, prefixMask } from './validate.js';
+import type { Daemon, Destination, ForwardMethod, Protocol, SchedulerFlag, Service, Stats, TunnelSpec } from './types.js';
+
+type ServiceAttrs = Attributes<(typeof serviceTable)['fields']>;
+type DestinationAttrs = Attributes<(typeof destinationTable)['fields']>;
+type DaemonAttrs = Attributes<(typeof daemonTable)['fields']>;
+type StatsAttrs = Attributes<(typeof statsTable)['fields']>;
+type Stats64Attrs = Attributes<(typeof stats64Table)['fields']>;
+
+/** The identifying attributes of a service (for DEL, GET, dest commands, ZERO). */
+export function serviceKeyAttributes(k: NormalServiceKey): ServiceAttrs {
+  if (k.fwmark !== undefined) return { af: k.af, fwmark: k.fwmark };
+  return { af: k.af, protocol: PROTOCOLS[k.protocol!], address: k.addressBytes!, port: k.port! };
+}
+
+/** ip_vs_flags {flags, mask}; the mask covers every bit, as ipvsadm sends it. */
+function flagsBytes(flags: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, flags >>> 0, LE);
+  dv.setUint32(4, 0xffffffff, LE);
+  return b;
+}
+
+/** All attributes of a service (for NEW and SET, which need scheduler, flags, timeout and netmask). */
+export function serviceSpecAttributes(s: NormalServiceSpec): ServiceAttrs {
+  const a: ServiceAttrs = { ...serviceKeyAttributes(s), scheduler: s.scheduler };
+  if (s.persistenceEngine !== undefined) a.persistenceEngine = s.persistenceEngine;
+  a.flags = flagsBytes(s.flags);
+  a.timeout = s.timeout;
+  a.netmask = s.netmask;
+  return a;
+}
+
+/** Destination attributes for NEW/SET (everything) — the order and set libipvs sends. */
+export function destinationAttributes(d: NormalDestination): DestinationAttrs {
+  return {
+    af: d.af,
+    address: d.addressBytes,
+    port: d.port,
+    forward: d.forward,
+    weight: d.weight,
+    tunnelType: d.tunnelType,
+    tunnelPort: d.tunnelPort,
+    tunnelFlags: d.tunnelFlags,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+  };
+}
+
+/** Destination attributes for DEL (address and port). */
+export function destinationKeyAttributes(d: Pick<NormalDestination, 'af' | 'addressBytes' | 'port'>): DestinationAttrs {
+  return { af: d.af, address: d.addressBytes, port: d.port };
+}
+
+/** Daemon attributes for NEW_DAEMON. */
+export function daemonAttributes(d: NormalDaemon): DaemonAttrs {
+  const a: DaemonAttrs = { state: d.state, interface: d.interface, syncId: d.syncId };
+  if (d.maxLength !== undefined) a.maxLength = d.maxLength;
+  if (d.group !== undefined) a.group = d.group;
+  if (d.group6 !== undefined) a.group6 = d.group6;
+  if (d.port !== undefined) a.port = d.port;
+  if (d.ttl !== undefined) a.ttl = d.ttl;
+  return a;
+}
+
+// ---- replies ----
+
+function familyOf(af: number | undefined, where: string): Family {
+  if (af === C.AF_INET) return 'ipv4';
+  if (af === C.AF_INET6) return 'ipv6';
+  throw new DecodeError(`${where}: unknown address family ${af}`, 0);
+}
+
+function addressOf(bytes: Uint8Array | undefined, family: Family, where: string): string {
+  if (!bytes || bytes.length < (family === 'ipv4' ? 4 : 16)) throw new DecodeError(`${where}: address missing or too short`, 0);
+  return bytesToAddress(bytes, family);
+}
+
+const PROTOCOL_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
+const FORWARD_NAMES = new Map<number, ForwardMethod>(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k as ForwardMethod]));
+const TUNNEL_NAMES = new Map<number, TunnelSpec['type']>(Object.entries(TUNNEL_TYPES).map(([k, v]) => [v, k as TunnelSpec['type']]));
+const CHECKSUM_NAMES = new Map<number, NonNullable<TunnelSpec['checksum']>>(
+  Object.entries(TUNNEL_CHECKSUMS).map(([k, v]) => [v, k as NonNullable<TunnelSpec['checksum']>]),
+);
+
+/** Statistics, preferring the 64-bit nest (Linux 4.1+) and falling back to the 32-bit one. */
+export function statsOf(s64: Stats64Attrs | undefined, s32: StatsAttrs | undefined): Stats {
+  if (s64) {
+    return {
+      connections: s64.conns ?? 0n,
+      inPackets: s64.inPackets ?? 0n,
+      outPackets: s64.outPackets ?? 0n,
+      inBytes: s64.inBytes ?? 0n,
+      outBytes: s64.outBytes ?? 0n,
+      cps: Number(s64.cps ?? 0n),
+      inPps: Number(s64.inPps ?? 0n),
+      outPps: Number(s64.outPps ?? 0n),
+      inBps: Number(s64.inBps ?? 0n),
+      outBps: Number(s64.outBps ?? 0n),
+    };
+  }
+  const s = s32 ?? {};
+  return {
+    connections: BigInt(s.conns ?? 0),
+    inPackets: BigInt(s.inPackets ?? 0),
+    outPackets: BigInt(s.outPackets ?? 0),
+    inBytes: s.inBytes ?? 0n,
+    outBytes: s.outBytes ?? 0n,
+    cps: s.cps ?? 0,
+    inPps: s.inPps ?? 0,
+    outPps: s.outPps ?? 0,
+    inBps: s.inBps ?? 0,
+    outBps: s.outBps ?? 0,
+  };
+}
+
+/** Scheduler flag names for the SCHED1..3 bits, named as ipvsadm names them for this scheduler. */
+export function schedulerFlagNames(flags: number, scheduler: string): SchedulerFlag[] {
+  const out: SchedulerFlag[] = [];
+  const one = (flags & C.IP_VS_SVC_F_SCHED1) !== 0;
+  const two = (flags & C.IP_VS_SVC_F_SCHED2) !== 0;
+  const three = (flags & C.IP_VS_SVC_F_SCHED3) !== 0;
+  if (scheduler === 'sh' || scheduler === 'mh') {
+    if (one) out.push(`${scheduler}-fallback` as SchedulerFlag);
+    if (two) out.push(`${scheduler}-port` as SchedulerFlag);
+    if (three) out.push('flag-3');
+  } else {
+    if (one) out.push('flag-1');
+    if (two) out.push('flag-2');
+    if (three) out.push('flag-3');
+  }
+  return out;
+}
+
+/** Persistence netmask from the raw attribute: IPv4 big-endian mask → prefix (or dotted if not contiguous); IPv6 prefix. */
+export function netmaskOf(raw: Uint8Array | undefined, family: Family): number | string {
+  if (!raw || raw.length < 4) return family === 'ipv4' ? 32 : 128;
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (family === 'ipv6') return dv.getUint32(0, LE);
+  const mask = dv.getUint32(0, false);
+  let prefix = 0;
+  while (prefix < 32 && (mask >>> (31 - prefix)) & 1) prefix++;
+  return prefixMask(prefix) === mask ? prefix : bytesToAddress(raw, 'ipv4');
+}
+
+/** The raw IP_VS_SVC_F_* flags from the FLAGS attribute. */
+export function rawServiceFlags(raw: Uint8Array | undefined): number {
+  if (!raw || raw.length < 4) return 0;
+  return new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(0, LE);
+}
+
+/** A service reply → the public {@link Service}. */
+export function serviceOf(a: ServiceAttrs): Service {
+  const family = familyOf(a.af, 'service');
+  const flags = rawServiceFlags(a.flags);
+  const scheduler = a.scheduler ?? 'none';
+  const common = {
+    scheduler,
+    schedulerFlags: schedulerFlagNames(flags, scheduler),
+    onePacket: (flags & C.IP_VS_SVC_F_ONEPACKET) !== 0,
+    flags,
+    stats: statsOf(a.stats64, a.stats),
+  };
+  const extra: Partial<Service> = {};
+  if (flags & C.IP_VS_SVC_F_PERSISTENT) extra.persistence = { timeout: a.timeout ?? 0, netmask: netmaskOf(a.netmask, family) };
+  if (a.persistenceEngine) extra.persistenceEngine = a.persistenceEngine;
+  if (a.fwmark !== undefined && a.fwmark !== 0) {
+    return { fwmark: a.fwmark, family, ...common, ...extra } as Service;
+  }
+  const protocol = PROTOCOL_NAMES.get(a.protocol ?? -1);
+  if (!protocol) throw new DecodeError(`service: unknown protocol ${a.protocol}`, 0);
+  return {
+    protocol,
+    address: addressOf(a.address, family, 'service'),
+    port: a.port ?? 0,
+    family,
+    ...common,
+    ...extra,
+  } as Service;
+}
+
+/** A destination reply → the public {@link Destination}; `serviceFamily` is used when the kernel omits ADDR_FAMILY. */
+export function destinationOf(a: DestinationAttrs, serviceFamily: Family): Destination {
+  const family = a.af === undefined || a.af === 0 ? serviceFamily : familyOf(a.af, 'destination');
+  const fwd = (a.forward ?? 0) & C.IP_VS_CONN_F_FWD_MASK;
+  const forward = FORWARD_NAMES.get(fwd);
+  if (!forward) throw new DecodeError(`destination: unknown forwarding method ${fwd}`, 0);
+  const d: Destination = {
+    address: addressOf(a.address, family, 'destination'),
+    family,
+    port: a.port ?? 0,
+    weight: a.weight ?? 0,
+    forward,
+    upperThreshold: a.upperThreshold ?? 0,
+    lowerThreshold: a.lowerThreshold ?? 0,
+    activeConnections: a.activeConnections ?? 0,
+    inactiveConnections: a.inactiveConnections ?? 0,
+    persistentConnections: a.persistentConnections ?? 0,
+    stats: statsOf(a.stats64, a.stats),
+  };
+  if (forward === 'tunnel' && a.tunnelType !== undefined) {
+    const type = TUNNEL_NAMES.get(a.tunnelType);
+    if (type) {
+      const t: NonNullable<Destination['tunnel']> = { type, checksum: CHECKSUM_NAMES.get(a.tunnelFlags ?? 0) ?? 'nocsum' };
+      if (type === 'gue') t.port = a.tunnelPort ?? 0;
+      d.tunnel = t;
+    }
+  }
+  return d;
+}
+
+/** A daemon reply → the public {@link Daemon}. */
+export function daemonOf(a: DaemonAttrs): Daemon {
+  const state = a.state === C.IP_VS_STATE_MASTER ? 'master' : a.state === C.IP_VS_STATE_BACKUP ? 'backup' : undefined;
+  if (!state) throw new DecodeError(`daemon: unknown state ${a.state}`, 0);
+  const d: Daemon = { state, interface: a.interface ?? '', syncId: a.syncId ?? 0 };
+  if (a.maxLength !== undefined) d.maxLength = a.maxLength;
+  if (a.group6 && a.group6.length >= 16) d.multicastGroup = bytesToAddress(a.group6, 'ipv6');
+  else if (a.group && a.group.length >= 4) d.multicastGroup = bytesToAddress(a.group, 'ipv4');
+  if (a.port !== undefined) d.multicastPort = a.port;
+  if (a.ttl !== undefined) d.multicastTtl = a.ttl;
+  return d;
+}
