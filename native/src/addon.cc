@@ -1,0 +1,54 @@
+// ipvs-ts native addon: a thin, protocol-agnostic socket bridge.
+//
+// Exports open(domain, type, protocol, netns?) → NativeSocket (see socket.h and
+// src/netlink/binding.ts). No protocol is parsed here.
+#include <napi.h>
+
+#include <string>
+
+#include "errors.h"
+#include "netns.h"
+#include "socket.h"
+
+namespace ipvs_ts {
+
+namespace {
+
+int GetIntArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (!info[index].IsNumber()) {
+    ThrowTypeError(info.Env(), std::string("The \"") + what + "\" argument must be a number");
+  }
+  return info[index].As<Napi::Number>().Int32Value();
+}
+
+// open(domain, type, protocol, netns?): a SOCK_NONBLOCK | SOCK_CLOEXEC socket,
+// created inside the network namespace file `netns` when given.
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int domain = GetIntArg(info, 0, "domain");
+  int type = GetIntArg(info, 1, "type");
+  int protocol = GetIntArg(info, 2, "protocol");
+
+  SysError error;
+  int fd;
+  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+    if (!info[3].IsString()) ThrowTypeError(env, "The \"netns\" argument must be a string");
+    fd = CreateSocketInNetns(info[3].As<Napi::String>().Utf8Value(), domain, type, protocol, &error);
+  } else {
+    fd = CreateSocket(domain, type, protocol, &error);
+  }
+  if (fd < 0) throw ErrnoError(env, error);
+  return Socket::Wrap(env, fd);
+}
+
+}  // namespace
+
+}  // namespace ipvs_ts
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  ipvs_ts::Socket::Init(env);
+  exports.Set("open", Napi::Function::New<ipvs_ts::Open>(env, "open"));
+  return exports;
+}
+
+NODE_API_MODULE(ipvs_ts_native, InitAddon)
