@@ -83,7 +83,8 @@ export const get = {
   },
   /** A copy of the payload. */
   bytes(a: RawAttribute): Uint8Array {
-    return a.buf.slice(a.offset, a.offset + a.length);
+    // Not `slice`: on a Buffer that is a view, not a copy.
+    return new Uint8Array(a.buf.subarray(a.offset, a.offset + a.length));
   },
   /** A NUL-terminated string; the NUL must be present. */
   string(a: RawAttribute): string {

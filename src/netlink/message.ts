@@ -97,7 +97,9 @@ export function parseErrorMessage(msg: NetlinkMessage): ErrorMessage {
     // and no NETLINK_CAP_ACK) the whole request follows.
     const echoed = msg.flags & NLM_F_CAPPED || error === 0 ? NLMSG_HDRLEN : request.length;
     if (echoed < NLMSG_HDRLEN) throw new DecodeError(`echoed request length ${echoed} is shorter than a header`, 4);
-    const ext = readExtack(p, 4 + ((echoed + 3) & ~3));
+    // Not `(echoed + 3) & ~3`: the echoed nlmsg_len is a u32, and 32-bit bitwise
+    // arithmetic would wrap a value >= 2^31 to a negative offset.
+    const ext = readExtack(p, 4 + Math.ceil(echoed / 4) * 4);
     if (ext) out.extack = ext;
   }
   return out;

@@ -84,6 +84,14 @@ export function defineTable<const F extends FieldSpecs>(name: string, fields: F)
   return { name, fields, byId };
 }
 
+/**
+ * A copy of `buf[start, end)` as a plain Uint8Array. (`Buffer#slice` would
+ * return a view that keeps the whole received datagram alive and changes with it.)
+ */
+function copyBytes(buf: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(buf.subarray(start, end));
+}
+
 const FIXED_SIZE: Partial<Record<WireType, number>> = { u8: 1, u16: 2, be16: 2, u32: 4, be32: 4, s32: 4, u64: 8, flag: 0 };
 
 /**
@@ -110,7 +118,7 @@ export function decodeAttributes<F extends FieldSpecs>(
     const plen = len - NLA_HDRLEN;
     const entry = table.byId.get(type);
     if (!entry) {
-      ((out.unknown ??= []) as UnknownAttribute[]).push({ type, nestedFlag: (rawType & NLA_F_NESTED) !== 0, data: buf.slice(p, p + plen) });
+      ((out.unknown ??= []) as UnknownAttribute[]).push({ type, nestedFlag: (rawType & NLA_F_NESTED) !== 0, data: copyBytes(buf, p, p + plen) });
     } else {
       const [key, spec] = entry;
       const size = FIXED_SIZE[spec.type];
@@ -127,7 +135,7 @@ export function decodeAttributes<F extends FieldSpecs>(
         case 'u64': out[key] = dv.getBigUint64(p, LE); break;
         case 'flag': out[key] = true; break;
         case 'pad': break;
-        case 'binary': out[key] = buf.slice(p, p + plen); break;
+        case 'binary': out[key] = copyBytes(buf, p, p + plen); break;
         case 'string': {
           const nul = buf.indexOf(0, p);
           if (nul < 0 || nul >= p + plen) throw new DecodeError(`${table.name}.${key}: string is not NUL-terminated`, off);
