@@ -38,20 +38,35 @@ export interface NativeSocket {
   /**
    * sendto(2) of one buffer (which may hold many netlink messages); returns the
    * number of bytes sent. `address` is an optional raw destination address.
+   * EINTR is retried; EAGAIN is thrown like any other error (the caller decides).
    */
   send(data: Uint8Array, address?: Uint8Array): number;
   /**
+   * Read the datagrams already queued on the socket, now (recvmsg until EAGAIN
+   * or a budget), without waiting for the poll. A receive error throws, with
+   * the datagrams read before it in the error's `datagrams` property.
+   * Optional: fakes may leave it out.
+   */
+  receive?(): Buffer[];
+  /**
    * Start watching for readability on the loop thread (uv_poll). On each wakeup
-   * the addon reads datagrams until EAGAIN or a fixed budget, and hands them to
-   * `onData` in one call. Receive errors (ENOBUFS, truncated datagrams as
-   * EMSGSIZE) go to `onError`; polling continues afterwards.
+   * the addon reads datagrams until EAGAIN or a fixed budget (64), and hands them to
+   * `onData` in one call (never with an empty array). Receive errors (ENOBUFS,
+   * datagrams over 64 KiB as EMSGSIZE) go to `onError`; polling continues afterwards.
+   * Order is kept: datagrams read before an error are passed to `onData` first, so
+   * a wakeup with an error may call `onData` twice. Exceptions thrown by either
+   * callback become uncaught exceptions. Can be called once per socket; a started
+   * socket is kept alive (not garbage-collected) until `close()`.
    */
   start(onData: (datagrams: Buffer[]) => void, onError: (error: NodeJS.ErrnoException) => void): void;
-  /** Keep the event loop alive while the socket is polled (default after start). */
+  /** Keep the event loop alive while the socket is polled (the default; may be called before start). */
   ref(): void;
-  /** Let the event loop exit even while the socket is polled. */
+  /** Let the event loop exit even while the socket is polled (may be called before start). */
   unref(): void;
-  /** Stop polling and close the descriptor. Idempotent. */
+  /**
+   * Stop polling and close the descriptor. Idempotent; safe inside the callbacks,
+   * after which nothing more is delivered. Other methods then throw EBADF.
+   */
   close(): void;
 }
 

@@ -58,7 +58,7 @@ export interface ConnOptions {
   netns?: string;
   /** Default deadline of each request, in milliseconds (default 30 000). */
   timeoutMs?: number;
-  /** Most requests awaiting their answer at once (default 1024). */
+  /** Most requests awaiting their answer at once (default 4096). */
   maxInFlight?: number;
   /** Most bytes written per send (default 64 KiB). */
   maxBatchBytes?: number;
@@ -76,6 +76,15 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Names the operation in error messages, e.g. `'add service TCP 10.0.0.1:80'`. */
   operation?: string;
+  /**
+   * The request gets no data in reply, only success or an error (true for
+   * every IPVS "set" command). It is then sent without NLM_F_ACK: the kernel
+   * handles a socket's requests in order and always answers a failure, so the
+   * answer to a later request on the socket confirms it. The last request of
+   * each send carries an ACK, so nothing waits for long. This turns thousands
+   * of ACK datagrams into a handful.
+   */
+  noReply?: boolean;
 }
 
 /** Counters useful in tests and diagnostics. */
@@ -97,16 +106,23 @@ interface Pending {
   type: number;
   flags: number;
   dump: boolean;
-  encode: (w: Writer) => void;
+  encode: ((w: Writer) => void) | undefined;
   operation: string | undefined;
-  messages: NetlinkMessage[];
+  /** Reply messages; allocated on the first one (most requests only get an ACK). */
+  messages: NetlinkMessage[] | undefined;
   interrupted: boolean;
   resolve: (messages: NetlinkMessage[]) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** Deadline on the connection's clock (ms), or Infinity. */
+  deadline: number;
+  timeoutMs: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   state: 'queued' | 'sent' | 'done';
+  /** Sent without NLM_F_ACK: success is known when a later request on the socket is answered. */
+  lazy: boolean;
+  /** Position in send order (for lazy confirmation). */
+  order: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -117,12 +133,20 @@ export class Conn {
   private readonly options: Required<Omit<ConnOptions, 'netns'>> & { netns: string | undefined };
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Map<number, Pending>();
+  /** Lazily acknowledged requests in send order; `lazyHead` is the first unconfirmed index. */
+  private lazyInFlight: Pending[] = [];
+  private lazyHead = 0;
+  private sendOrder = 0;
   /** Seq of the dump the kernel is running on this socket (also while draining a cancelled one). */
   private activeDump: number | undefined;
   private nextSeq = 1;
   private flushScheduled = false;
   private closed = false;
   private refed = false;
+  private clockNow = 0;
+  private clockStale = true;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeperPeriod = Infinity;
   private readonly writer: Writer;
   private portId = 0;
   /** Diagnostics counters. */
@@ -133,7 +157,7 @@ export class Conn {
       protocol: options.protocol,
       netns: options.netns,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      maxInFlight: options.maxInFlight ?? 1024,
+      maxInFlight: options.maxInFlight ?? 4096,
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024,
       receiveBufferBytes: options.receiveBufferBytes ?? 8 * 1024 * 1024,
       socketFactory: options.socketFactory ?? nativeSocketFactory,
@@ -201,22 +225,27 @@ export class Conn {
       const p: Pending = {
         seq: this.allocSeq(),
         type,
-        flags: flags | NLM_F_REQUEST | (dump ? 0 : NLM_F_ACK),
+        flags: flags | NLM_F_REQUEST | (dump || options.noReply ? 0 : NLM_F_ACK),
         dump,
         encode,
         operation: options.operation,
-        messages: [],
+        messages: undefined,
         interrupted: false,
         resolve,
         reject,
-        timer: undefined,
+        deadline: Infinity,
+        timeoutMs: 0,
+        lazy: !dump && options.noReply === true,
+        order: 0,
         signal,
         onAbort: undefined,
         state: 'queued',
       };
       const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => this.onTimeout(p, timeoutMs), timeoutMs);
+        p.timeoutMs = timeoutMs;
+        p.deadline = this.now() + timeoutMs;
+        this.armSweeper(timeoutMs);
       }
       if (signal) {
         p.onAbort = () => this.onAbort(p);
@@ -226,6 +255,50 @@ export class Conn {
       this.updateRef();
       this.scheduleFlush();
     });
+  }
+
+  /**
+   * The clock, read at most once per tick: bulk callers make thousands of
+   * requests in one tick, and reading the clock is a system call on some
+   * kernels (user-mode Linux has no vDSO).
+   */
+  private now(): number {
+    if (this.clockStale) {
+      this.clockNow = performance.now();
+      this.clockStale = false;
+      queueMicrotask(() => {
+        this.clockStale = true;
+      });
+    }
+    return this.clockNow;
+  }
+
+  /**
+   * One timer serves every deadline: it wakes at the earliest granularity
+   * needed and fails the requests whose deadline has passed.
+   */
+  private armSweeper(timeoutMs: number): void {
+    const period = Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4)));
+    if (this.sweeper && period >= this.sweeperPeriod) return;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeperPeriod = period;
+    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    if (this.inFlight.size === 0 && this.queue.length === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      this.sweeperPeriod = Infinity;
+      return;
+    }
+    this.clockStale = true;
+    const now = this.now();
+    const expired: Pending[] = [];
+    for (const p of this.inFlight.values()) if (p.deadline <= now) expired.push(p);
+    for (const p of this.queue) if (p.deadline <= now) expired.push(p);
+    for (const p of expired) this.onTimeout(p, p.timeoutMs);
   }
 
   private allocSeq(): number {
@@ -251,6 +324,7 @@ export class Conn {
     w.reset();
     const batch: Pending[] = [];
     let taken = 0;
+    let lastStart = -1;
     while (taken < this.queue.length && this.inFlight.size < maxInFlight && w.length < maxBatchBytes) {
       const p = this.queue[taken]!;
       if (p.dump) {
@@ -259,7 +333,8 @@ export class Conn {
       }
       const start = w.beginMessage(p.type, p.flags, p.seq, 0);
       try {
-        p.encode(w);
+        p.encode!(w);
+        p.encode = undefined; // let the request's data go
       } catch (e) {
         // An encoder failure concerns only this request: drop its bytes.
         w.length = start;
@@ -271,15 +346,28 @@ export class Conn {
       w.endMessage(start);
       taken++;
       p.state = 'sent';
+      p.order = ++this.sendOrder;
       this.inFlight.set(p.seq, p);
       batch.push(p);
+      lastStart = start;
     }
     this.queue.splice(0, taken);
+    const last = batch[batch.length - 1];
+    if (last?.lazy) {
+      // The last request of a send asks for an ACK, which confirms the lazy ones before it.
+      last.lazy = false;
+      last.flags |= NLM_F_ACK;
+      w.patchU16(lastStart + 6, last.flags);
+    }
+    for (const p of batch) if (p.lazy) this.lazyInFlight.push(p);
     if (batch.length > 0) {
       try {
         this.socket.send(w.peek());
         this.stats.sends++;
         this.stats.sent += batch.length;
+        // The kernel answers most requests inside send(): read the answers now
+        // rather than after a trip through the event loop.
+        this.receiveNow();
       } catch (e) {
         const err = toNetlinkError(e, 'send');
         for (const p of batch) {
@@ -289,9 +377,43 @@ export class Conn {
         }
       }
     }
-    // More to send and room for it: go on after the replies so far are read.
+    // More to send and room for it: go on (the answers so far were read above).
     if (this.queue.length > 0 && this.inFlight.size < maxInFlight && (this.queue[0]!.dump ? this.activeDump === undefined : true)) {
-      setImmediate(() => this.scheduleFlush());
+      this.scheduleFlush();
+    }
+    // Requests failed here (encoder or send errors) may have left nothing pending.
+    this.updateRef();
+  }
+
+  /** Read whatever the kernel has already queued for this socket. */
+  private receiveNow(): void {
+    const socket = this.socket;
+    if (!socket.receive) return;
+    let datagrams: Buffer[];
+    try {
+      datagrams = socket.receive();
+    } catch (e) {
+      const before = (e as { datagrams?: Buffer[] }).datagrams;
+      if (before?.length) this.onDatagrams(socket, before);
+      this.onSocketError(socket, e as NodeJS.ErrnoException);
+      return;
+    }
+    if (datagrams.length) this.onDatagrams(socket, datagrams);
+  }
+
+  /**
+   * An answer to the request sent `order`-th arrived, so the kernel has handled
+   * every request sent before it: lazily acknowledged ones still pending succeeded.
+   */
+  private confirmBefore(order: number): void {
+    const list = this.lazyInFlight;
+    while (this.lazyHead < list.length && list[this.lazyHead]!.order < order) {
+      const p = list[this.lazyHead++]!;
+      if (p.state === 'sent') this.finish(p, undefined);
+    }
+    if (this.lazyHead > 1024 && this.lazyHead * 2 > list.length) {
+      this.lazyInFlight = list.slice(this.lazyHead);
+      this.lazyHead = 0;
     }
   }
 
@@ -331,6 +453,7 @@ export class Conn {
 
   private onMessage(msg: NetlinkMessage): void {
     const p = this.inFlight.get(msg.seq);
+    if (p && this.lazyHead < this.lazyInFlight.length) this.confirmBefore(p.order);
     if (!p) {
       this.stats.unmatched++;
       // The end of a dump nobody waits for any more frees the socket's dump slot.
@@ -356,7 +479,7 @@ export class Conn {
         }
         case NLMSG_DONE: {
           if (!p.dump) {
-            p.messages.push(msg);
+            (p.messages ??= []).push(msg);
             return;
           }
           const done = parseDoneMessage(msg);
@@ -372,7 +495,7 @@ export class Conn {
         }
         default:
           if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          p.messages.push(msg);
+          (p.messages ??= []).push(msg);
       }
     } catch (e) {
       this.finish(p, e instanceof Error ? e : new Error(String(e)));
@@ -390,10 +513,9 @@ export class Conn {
       const drained = error === undefined || error instanceof NetlinkError;
       if (drained || !wasSent) this.activeDump = undefined;
     }
-    if (p.timer) clearTimeout(p.timer);
     if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
     if (error) p.reject(error);
-    else p.resolve(p.messages);
+    else p.resolve(p.messages ?? []);
     if (this.queue.length > 0) this.scheduleFlush();
   }
 
@@ -403,7 +525,7 @@ export class Conn {
   }
 
   private onTimeout(p: Pending, ms: number): void {
-    p.timer = undefined;
+    if (p.state === 'done') return;
     if (p.state === 'queued') this.removeQueued(p);
     const where = p.state === 'queued' ? 'before it could be sent' : 'waiting for the kernel';
     this.finish(p, new TimeoutError(`${p.operation ?? 'netlink request'}: no answer within ${ms} ms (${where})`));
@@ -426,6 +548,8 @@ export class Conn {
       this.stats.reopened++;
       const lost = [...this.inFlight.values()];
       this.activeDump = undefined;
+      this.lazyInFlight = [];
+      this.lazyHead = 0;
       try {
         this.socket.close();
       } catch {
@@ -448,11 +572,14 @@ export class Conn {
     const oldest = this.inFlight.values().next().value as Pending | undefined;
     if (oldest) this.finish(oldest, toNetlinkError(error, 'recv', oldest.operation));
     else this.stats.unmatched++;
+    this.updateRef();
   }
 
   private failAll(error: Error): void {
     const all = [...this.inFlight.values(), ...this.queue];
     this.queue.length = 0;
+    this.lazyInFlight = [];
+    this.lazyHead = 0;
     for (const p of all) this.finish(p, error);
   }
 
@@ -474,6 +601,8 @@ export class Conn {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new ConnectionClosedError('netlink connection closed while the request was pending'));
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     this.socket.close();
   }
 }
