@@ -33,6 +33,8 @@ export type {
   TunnelSpec,
 } from './ipvs/types.js';
 export { formatRules, parseRules, type RuleCommand } from './ipvs/rules.js';
+export { ApplyError, type ApplyOptions, type ApplyProgress, type ApplyResult } from './ipvs/apply.js';
+export { describeOperation, type DesiredState, type Operation, type Plan, type Removal, type ServiceState } from './ipvs/state.js';
 export {
   AbortError,
   ConnectionClosedError,

@@ -161,17 +161,21 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
-// receive(): read what is already queued, right now, without waiting for the
-// poll: up to kRecvBudget datagrams until EAGAIN. The kernel answers most
+// receive(max?): read what is already queued, right now, without waiting for the
+// poll: up to max (at most kRecvBudget) datagrams until EAGAIN. The kernel answers most
 // netlink requests inside the send() call, so reading straight after a send
 // saves a trip through the event loop. A receive error is thrown, carrying the
 // datagrams read before it as `datagrams`.
 Napi::Value Socket::Receive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env, "recvmsg");
+  int budget = kRecvBudget;
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    budget = std::max(1, std::min(kRecvBudget, info[0].As<Napi::Number>().Int32Value()));
+  }
   Napi::Array out = Napi::Array::New(env);
   uint32_t count = 0;
-  for (int i = 0; i < kRecvBudget; ++i) {
+  for (int i = 0; i < budget; ++i) {
     iovec iov;
     iov.iov_base = recv_buffer_.get();
     iov.iov_len = kRecvBufferSize;

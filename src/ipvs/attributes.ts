@@ -75,16 +75,20 @@ export const destinationTable = defineTable('destination', {
   stats64: { id: C.IPVS_DEST_ATTR_STATS64, type: 'nested', table: stats64Table },
 });
 
-/** Sync daemon (IPVS_DAEMON_ATTR_*). MCAST_PORT is host order (the kernel applies htons itself). */
+/**
+ * Sync daemon (IPVS_DAEMON_ATTR_*). MCAST_PORT is host order (the kernel applies htons itself).
+ * Field order is libipvs's (ipvs_start_daemon): maxlen, port and ttl before the group,
+ * so NEW_DAEMON is byte-identical to ipvsadm's (test/fixtures/ipvs/req-start-daemon-*.hex).
+ */
 export const daemonTable = defineTable('daemon', {
   state: { id: C.IPVS_DAEMON_ATTR_STATE, type: 'u32' },
   interface: { id: C.IPVS_DAEMON_ATTR_MCAST_IFN, type: 'string', maxLength: C.IP_VS_IFNAME_MAXLEN - 1 },
   syncId: { id: C.IPVS_DAEMON_ATTR_SYNC_ID, type: 'u32' },
   maxLength: { id: C.IPVS_DAEMON_ATTR_SYNC_MAXLEN, type: 'u16' },
-  group: { id: C.IPVS_DAEMON_ATTR_MCAST_GROUP, type: 'binary', maxLength: 4 },
-  group6: { id: C.IPVS_DAEMON_ATTR_MCAST_GROUP6, type: 'binary', maxLength: 16 },
   port: { id: C.IPVS_DAEMON_ATTR_MCAST_PORT, type: 'u16' },
   ttl: { id: C.IPVS_DAEMON_ATTR_MCAST_TTL, type: 'u8' },
+  group: { id: C.IPVS_DAEMON_ATTR_MCAST_GROUP, type: 'binary', maxLength: 4 },
+  group6: { id: C.IPVS_DAEMON_ATTR_MCAST_GROUP6, type: 'binary', maxLength: 16 },
 });
 
 /** Top level of requests and replies (IPVS_CMD_ATTR_*). */
@@ -101,4 +105,27 @@ export const commandTable = defineTable('ipvs', {
 export const infoTable = defineTable('ipvs info', {
   version: { id: C.IPVS_INFO_ATTR_VERSION, type: 'u32' },
   connTableSize: { id: C.IPVS_INFO_ATTR_CONN_TAB_SIZE, type: 'u32' },
+});
+
+/** Pass-over stand-ins for the statistics nests, for reads that only want the configuration. */
+const skipStats = {
+  stats: { id: C.IPVS_SVC_ATTR_STATS, type: 'pad' },
+  stats64: { id: C.IPVS_SVC_ATTR_STATS64, type: 'pad' },
+} as const;
+
+/** The service table without statistics: snapshots decode with it (less work, no BigInts). */
+export const serviceConfigTable = defineTable('service', { ...serviceTable.fields, ...skipStats });
+
+/** The destination table without statistics (same attribute numbers as the service's). */
+export const destinationConfigTable = defineTable('destination', {
+  ...destinationTable.fields,
+  stats: { id: C.IPVS_DEST_ATTR_STATS, type: 'pad' },
+  stats64: { id: C.IPVS_DEST_ATTR_STATS64, type: 'pad' },
+});
+
+/** Top level with the statistics-free nests. */
+export const commandConfigTable = defineTable('ipvs', {
+  ...commandTable.fields,
+  service: { id: C.IPVS_CMD_ATTR_SERVICE, type: 'nested', table: serviceConfigTable },
+  destination: { id: C.IPVS_CMD_ATTR_DEST, type: 'nested', table: destinationConfigTable },
 });

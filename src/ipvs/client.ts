@@ -5,10 +5,10 @@
 import { NetlinkError } from '../errors.js';
 import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
-import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
+import { decodeGenlAttributes, GenlConn, writeGenlHeader, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
 import { encodeAttributes, type Attributes } from '../netlink/schema.js';
 import { formatAddressPort } from './address.js';
-import { commandTable, infoTable } from './attributes.js';
+import { commandConfigTable, commandTable, infoTable } from './attributes.js';
 import {
   daemonAttributes,
   daemonOf,
@@ -21,7 +21,10 @@ import {
 } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
-import { formatRules, parseRules, type RuleCommand } from './rules.js';
+import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
+import { wireOperations, wireRuleCommands, type WireOperation } from './bulk.js';
+import { formatRules, parseRules } from './rules.js';
+import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, normalizeState, serviceSpecOf, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -61,8 +64,17 @@ export interface IpvsOptions {
 /** Per-call options of every client method. */
 export type CallOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
 
-function callOptions(o: CallOptions | undefined, operation: string): RequestOptions {
+/** Commands that only change the table: the kernel answers them with success or an error, no data. */
+const CHANGE_COMMANDS = new Set([
+  C.IPVS_CMD_NEW_SERVICE, C.IPVS_CMD_SET_SERVICE, C.IPVS_CMD_DEL_SERVICE,
+  C.IPVS_CMD_NEW_DEST, C.IPVS_CMD_SET_DEST, C.IPVS_CMD_DEL_DEST,
+  C.IPVS_CMD_NEW_DAEMON, C.IPVS_CMD_DEL_DAEMON, C.IPVS_CMD_SET_CONFIG,
+  C.IPVS_CMD_ZERO, C.IPVS_CMD_FLUSH,
+]);
+
+function callOptions(o: CallOptions | undefined, operation: string, noReply: boolean): RequestOptions {
   const r: RequestOptions = { operation };
+  if (noReply) r.noReply = true;
   if (o?.signal) r.signal = o.signal;
   if (o?.timeoutMs !== undefined) r.timeoutMs = o.timeoutMs;
   return r;
@@ -123,7 +135,7 @@ export class Ipvs {
         C.IPVS_GENL_VERSION,
         dump ? NLM_F_DUMP : 0,
         (w) => encodeAttributes(w, commandTable, attrs),
-        callOptions(options, ctx.operation),
+        callOptions(options, ctx.operation, CHANGE_COMMANDS.has(cmd)),
       );
     } catch (e) {
       throw toIpvsError(e, ctx);
@@ -305,8 +317,11 @@ export class Ipvs {
       const d = decodeGenlAttributes(commandTable, m).destination;
       if (d) out.push(destinationOf(d, k.family));
     }
-    // The kernel answers an unknown service with an empty dump; tell the two apart.
-    if (out.length === 0) await this.getService(key, options);
+    // The kernel answers an unknown service with an empty dump; tell the two apart
+    // (an unknown service then fails with ESRCH, reported as this operation's).
+    if (out.length === 0) {
+      await this.command(C.IPVS_CMD_GET_SERVICE, { service: serviceKeyAttributes(k) }, { operation: 'listDestinations', kind: 'service', object: `service ${name}`, service: name }, options);
+    }
     return out;
   }
 
@@ -429,12 +444,23 @@ export class Ipvs {
     return formatRules(withDests);
   }
 
-  private async listDestinationsOf(s: Service, options?: CallOptions): Promise<Destination[]> {
+  /** Services without statistics (for snapshots). */
+  private async listServiceConfigs(options?: CallOptions): Promise<Service[]> {
+    const replies = await this.command(C.IPVS_CMD_GET_SERVICE, {}, { operation: 'snapshot', kind: 'service' }, options, true);
+    const out: Service[] = [];
+    for (const m of replies) {
+      const s = decodeGenlAttributes(commandConfigTable, m).service;
+      if (s) out.push(serviceOf(s));
+    }
+    return out;
+  }
+
+  private async listDestinationsOf(s: Service, options?: CallOptions, withStats = true): Promise<Destination[]> {
     const k = normalizeServiceKey('fwmark' in s ? { fwmark: s.fwmark, family: s.family } : { protocol: s.protocol, address: s.address, port: s.port });
     const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'save', kind: 'service', service: describeService(k) }, options, true);
     const out: Destination[] = [];
     for (const m of replies) {
-      const d = decodeGenlAttributes(commandTable, m).destination;
+      const d = withStats ? decodeGenlAttributes(commandTable, m).destination : decodeGenlAttributes(commandConfigTable, m).destination;
       if (d) out.push(destinationOf(d, k.family));
     }
     return out;
@@ -442,40 +468,145 @@ export class Ipvs {
 
   /**
    * Apply rules text as `ipvsadm -R` does (the output of `ipvsadm -S` or {@link save}).
-   * Every line is parsed and checked before anything is sent.
+   * Every line is parsed and checked before anything is sent; the commands then
+   * go out in large batches. By default (`atomic`) a failure undoes the
+   * commands already applied and rejects with an {@link ApplyError} naming the
+   * failing line.
    * @example
    * ```ts
    * await ipvs.restore('-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1\n');
    * ```
    */
-  async restore(text: string, options?: CallOptions): Promise<void> {
+  async restore(text: string, options: Pick<ApplyOptions, 'atomic' | 'onProgress' | 'signal'> = {}): Promise<void> {
     const commands = parseRules(text);
-    // Send every command at once: the connection batches them into few sends, and
-    // the kernel applies them in order. Stop at the first failure.
-    const results = commands.map((c) => this.run(c, options).then(() => undefined, (e: unknown) => e));
-    for (let i = 0; i < results.length; i++) {
-      const err = await results[i];
-      if (err !== undefined) {
-        if (err instanceof Error) err.message = `restore line ${commands[i]!.line}: ${err.message}`;
-        throw err;
+    const wire = wireRuleCommands(commands);
+    const before = options.atomic === false ? undefined : await this.snapshot(options.signal ? { signal: options.signal } : undefined);
+    const outcome = await this.sendBulk(wire, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    if (!outcome.failure && !outcome.aborted) return;
+    const restored = before ? await this.rollback(before) : { ok: false, error: new Error('atomic: false') };
+    throw applyError(commands.length, (i) => `line ${commands[i]!.line}: ${commands[i]!.op}`, outcome, restored.ok, restored.error, 'restore');
+  }
+
+  /**
+   * The whole live table as plain, JSON-serialisable data — services with
+   * their destinations (including thresholds and tunnel settings, which
+   * `ipvsadm -S` drops), timeouts and sync daemons. Feed it to {@link apply}
+   * to recreate the table.
+   * @example
+   * ```ts
+   * const state = await ipvs.snapshot();
+   * await writeFile('ipvs.json', JSON.stringify(state));
+   * ```
+   */
+  async snapshot(options?: CallOptions): Promise<DesiredState> {
+    const [services, timeouts, daemons] = await Promise.all([this.listServiceConfigs(options), this.getTimeouts(options), this.listDaemons(options)]);
+    // All destination dumps are requested at once; the connection runs them
+    // back to back (one socket runs one dump at a time).
+    const dests = await Promise.all(services.map((s) => this.listDestinationsOf(s, options, false)));
+    return {
+      services: services.map((s, i) => ({ ...serviceSpecOf(s), destinations: dests[i]!.map(destinationSpecOf) })),
+      timeouts,
+      daemons: daemons.map(daemonSpecOf),
+    };
+  }
+
+  /**
+   * The minimal ordered operations that turn the live table into `desired`,
+   * with a readable summary. Nothing is changed. Invalid entries are all
+   * reported at once in one InvalidArgumentError.
+   * @example
+   * ```ts
+   * const { summary, operations } = await ipvs.plan(desired);
+   * console.log(summary); // "add 1 service, 2 destinations; delete 1 destination"
+   * ```
+   */
+  async plan(desired: DesiredState, options: CallOptions & { removal?: Removal } = {}): Promise<Plan> {
+    normalizeState(desired);
+    const live = await this.snapshot(options);
+    return diffStates(restrictTo(live, desired), desired, options.removal ?? 'delete');
+  }
+
+  /**
+   * Make the live table equal `desired`: plan against a fresh snapshot, then
+   * send the operations many per system call. With `atomic` (the default) a
+   * failure or abort undoes what was already applied and rejects with an
+   * {@link ApplyError} that names the failing operation and says whether the
+   * table was restored. Nothing already in the table is lost.
+   * @example
+   * ```ts
+   * const result = await ipvs.apply({ services: [{ protocol: 'tcp', address: '10.0.0.1', port: 80,
+   *   scheduler: 'rr', destinations: [{ address: '10.0.1.1', forward: 'masq' }] }] });
+   * console.log(result.plan.summary, result.durationMs);
+   * ```
+   */
+  async apply(desired: DesiredState, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const started = performance.now();
+    // Checked whole before anything is read or sent; applied as it was at this call.
+    const want = normalizeState(desired);
+    const callOpts: CallOptions | undefined = options.signal ? { signal: options.signal } : undefined;
+    const live = await this.snapshot(callOpts);
+    const plan = diffStates(restrictTo(live, desired), desired, options.removal ?? 'delete', want);
+    const { operations } = plan;
+    const summary = { counts: plan.counts, summary: plan.summary };
+    if (options.dryRun || operations.length === 0) {
+      return { applied: 0, plan: summary, operations, durationMs: performance.now() - started, dryRun: !!options.dryRun };
+    }
+    const outcome = await this.sendBulk(wireOperations(operations), {
+      stopOnError: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    if (!outcome.failure && !outcome.aborted) {
+      return { applied: outcome.applied, plan: summary, operations, durationMs: performance.now() - started, dryRun: false };
+    }
+    const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(live, desired));
+    throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, restored.ok, restored.error, 'apply');
+  }
+
+  /** Put the table back to `before` (no signal: a rollback must not be cut short). */
+  private async rollback(before: DesiredState): Promise<{ ok: boolean; error?: unknown }> {
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const live = await this.snapshot();
+        const plan = diffStates(restrictTo(live, before), before, 'delete');
+        if (plan.operations.length === 0) return { ok: true };
+        await this.sendBulk(wireOperations(plan.operations), { stopOnError: false });
       }
+      const live = await this.snapshot();
+      return diffStates(restrictTo(live, before), before, 'delete').operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
+    } catch (error) {
+      return { ok: false, error };
     }
   }
 
-  private run(c: RuleCommand, options?: CallOptions): Promise<unknown> {
-    switch (c.op) {
-      case 'add-service': return this.addService(c.service, options);
-      case 'edit-service': return this.updateService(c.service, options);
-      case 'delete-service': return this.deleteService(c.service, options);
-      case 'add-destination': return this.addDestination(c.service, c.destination, options);
-      case 'edit-destination': return this.updateDestination(c.service, c.destination, options);
-      case 'delete-destination': return this.deleteDestination(c.service, c.destination, options);
-      case 'flush': return this.flush(options);
-      case 'zero': return this.zero(c.service, options);
-      case 'set-timeouts': return this.setTimeouts(c.timeouts, options);
-      case 'start-daemon': return this.startDaemon(c.daemon, options);
-      case 'stop-daemon': return this.stopDaemon(c.state, options);
-    }
+  /**
+   * Send messages through the batch path: many per system call, one ACK per
+   * send. Resolves with how many succeeded and the first refusal (as an
+   * IpvsError in its operation's terms).
+   */
+  private async sendBulk(
+    wire: WireOperation[],
+    options: { stopOnError: boolean; signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void },
+  ): Promise<RunOutcome> {
+    const outcome = await this.genl.conn.requestBatch(
+      this.family.id,
+      wire.length,
+      (i, w) => {
+        const o = wire[i]!;
+        writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
+        encodeAttributes(w, commandTable, o.attrs);
+      },
+      {
+        stopOnError: options.stopOnError,
+        operation: 'batch',
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: (done: number, total: number) => options.onProgress!({ done, total }) } : {}),
+      },
+    );
+    const first = outcome.errors[0];
+    const result: RunOutcome = { applied: outcome.succeeded, aborted: outcome.stopped && !first };
+    if (first) result.failure = { index: first.index, error: toIpvsError(first.error, wire[first.index]!.context()) };
+    return result;
   }
 
   /** Close the socket. Pending calls reject with ConnectionClosedError. */
@@ -483,3 +614,4 @@ export class Ipvs {
     this.genl.close();
   }
 }
+

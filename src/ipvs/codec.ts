@@ -162,6 +162,12 @@ export function rawServiceFlags(raw: Uint8Array | undefined): number {
   return new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(0, LE);
 }
 
+/** Zero statistics, shared by replies decoded without them (snapshots). */
+export const NO_STATS: Stats = Object.freeze({
+  connections: 0n, inPackets: 0n, outPackets: 0n, inBytes: 0n, outBytes: 0n,
+  cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0,
+});
+
 /** A service reply → the public {@link Service}. */
 export function serviceOf(a: ServiceAttrs): Service {
   const family = familyOf(a.af, 'service');
@@ -172,7 +178,7 @@ export function serviceOf(a: ServiceAttrs): Service {
     schedulerFlags: schedulerFlagNames(flags, scheduler),
     onePacket: (flags & C.IP_VS_SVC_F_ONEPACKET) !== 0,
     flags,
-    stats: statsOf(a.stats64, a.stats),
+    stats: a.stats64 || a.stats ? statsOf(a.stats64, a.stats) : NO_STATS,
   };
   const extra: Partial<Service> = {};
   if (flags & C.IP_VS_SVC_F_PERSISTENT) extra.persistence = { timeout: a.timeout ?? 0, netmask: netmaskOf(a.netmask, family) };
@@ -209,7 +215,7 @@ export function destinationOf(a: DestinationAttrs, serviceFamily: Family): Desti
     activeConnections: a.activeConnections ?? 0,
     inactiveConnections: a.inactiveConnections ?? 0,
     persistentConnections: a.persistentConnections ?? 0,
-    stats: statsOf(a.stats64, a.stats),
+    stats: a.stats64 || a.stats ? statsOf(a.stats64, a.stats) : NO_STATS,
   };
   if (forward === 'tunnel' && a.tunnelType !== undefined) {
     const type = TUNNEL_NAMES.get(a.tunnelType);

@@ -140,5 +140,10 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_SCTP = 132;
 
-/** Default persistence timeout ipvsadm uses when -p has no value (IPVS_SVC_PERSISTENT_TIMEOUT, seconds). */
-export const IPVS_SVC_PERSISTENT_TIMEOUT = 300;
+/**
+ * Default persistence timeout ipvsadm uses when -p has no value
+ * (IPVS_SVC_PERSISTENT_TIMEOUT in ipvsadm's ip_vs.h: 6*60 seconds).
+ */
+export const IPVS_SVC_PERSISTENT_TIMEOUT = 360;
+/** Longest persistence timeout ipvsadm accepts (its MAX_TIMEOUT, 31 days); the kernel keeps timeout*HZ in an unsigned int. */
+export const IPVS_MAX_PERSISTENT_TIMEOUT = 86400 * 31;

@@ -100,7 +100,8 @@ export function glibcMergeSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] 
 const SERVICE_OPTION: Record<Protocol, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
 
 function serviceName(s: Service): string {
-  if ('fwmark' in s) return s.family === 'ipv6' ? `-f ${s.fwmark} -6` : `-f ${s.fwmark}`;
+  // ipvsadm prints the mark with %d: marks of 2^31 and above come out negative.
+  if ('fwmark' in s) return s.family === 'ipv6' ? `-f ${s.fwmark | 0} -6` : `-f ${s.fwmark | 0}`;
   return `${SERVICE_OPTION[s.protocol]} ${formatAddressPort(s.address, s.family, s.port)}`;
 }
 
@@ -256,7 +257,12 @@ function parseLine(words: string[], line: number): RuleCommand {
         svcKey = { protocol, address: hp.address, port: hp.port };
         break;
       }
-      case '-f': case '--fwmark-service': fwmark = intArg(next(), field); break;
+      case '-f': case '--fwmark-service': {
+        // Also read back the negative marks ipvsadm -S prints for marks of 2^31 and above.
+        const v = next();
+        fwmark = /^-\d+$/.test(v) && Number(v) >= -0x80000000 ? Number(v) >>> 0 : intArg(v, field);
+        break;
+      }
       case '-6': case '--ipv6': ipv6 = true; break;
       case '-s': case '--scheduler': svc.scheduler = next(); break;
       case '-p': case '--persistent': {

@@ -34,7 +34,7 @@ export type SchedulerFlag = 'sh-fallback' | 'sh-port' | 'mh-fallback' | 'mh-port
 
 /** Persistence ("sticky" clients) of a service. */
 export interface Persistence {
-  /** Seconds a client stays with its real server after its last connection (1..2678400 here; ipvsadm's default is 300). */
+  /** Seconds a client stays with its real server after its last connection (1..2678400, as ipvsadm allows; ipvsadm's default is 360). */
   timeout: number;
   /**
    * Granularity: clients whose addresses agree under this mask share a real

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../netlink/constants.js';
-import { addressFamily, addressToBytes, canonicalAddress, isMulticast, type Family } from './address.js';
+import { addressFamily, addressToBytes, bytesToAddress, isMulticast, type Family } from './address.js';
 import * as C from './constants.js';
 import type {
   DaemonSpec,
@@ -105,19 +105,41 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** An integer in [min, max], else an error naming the field. */
-export function checkInteger(value: unknown, field: string, min: number, max: number): number {
+export function checkInteger(value: unknown, field: string, min: number, max: number, sub?: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    fail(sub === undefined ? field : `${field}.${sub}`, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
 
-function checkAddress(value: unknown, field: string): { family: Family; address: string; bytes: Uint8Array } {
+interface ParsedAddress {
+  family: Family;
+  address: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Parsed addresses, by text. Bulk callers name the same service address once
+ * per destination; parsing it once keeps large applies fast. The byte arrays
+ * are shared and never modified.
+ */
+const addressCache = new Map<string, ParsedAddress>();
+const ADDRESS_CACHE_LIMIT = 1 << 16;
+
+function checkAddress(value: unknown, parent: string, sub?: string): ParsedAddress {
+  const cached = typeof value === 'string' ? addressCache.get(value) : undefined;
+  if (cached) return cached;
+  // Field names are built only on the slow path: this runs once per destination in bulk applies.
+  const field = sub === undefined ? parent : `${parent}.${sub}`;
   if (typeof value !== 'string') fail(field, `must be an IPv4 or IPv6 address string, got ${JSON.stringify(value)}`);
   const family = addressFamily(value);
   if (!family) fail(field, `${JSON.stringify(value)} is not a valid IPv4 or IPv6 address`);
   if (value.includes('%')) fail(field, `${JSON.stringify(value)} has a zone index, which IPVS cannot use`);
-  return { family, address: canonicalAddress(value, family), bytes: addressToBytes(value, family) };
+  const bytes = addressToBytes(value, family);
+  const parsed = { family, address: family === 'ipv4' ? value : bytesToAddress(bytes, family), bytes };
+  if (addressCache.size >= ADDRESS_CACHE_LIMIT) addressCache.clear();
+  addressCache.set(value, parsed);
+  return parsed;
 }
 
 function checkFamily(value: unknown, field: string): Family {
@@ -148,8 +170,8 @@ export function normalizeServiceKey(key: ServiceKey, field = 'service'): NormalS
   if (k.protocol !== 'tcp' && k.protocol !== 'udp' && k.protocol !== 'sctp') {
     fail(`${field}.protocol`, `must be 'tcp', 'udp' or 'sctp', got ${JSON.stringify(k.protocol)}`);
   }
-  const a = checkAddress(k.address, `${field}.address`);
-  const port = checkInteger(k.port, `${field}.port`, 0, 65535);
+  const a = checkAddress(k.address, field, 'address');
+  const port = checkInteger(k.port, field, 0, 65535, 'port');
   if ('family' in key && (key as { family?: unknown }).family !== undefined && (key as { family?: unknown }).family !== a.family) {
     fail(`${field}.family`, `is ${JSON.stringify((key as { family?: unknown }).family)} but the address ${k.address} is ${a.family}`);
   }
@@ -195,7 +217,7 @@ export function prefixMask(prefix: number): number {
 }
 
 /** Validate a full service spec (key plus options) and fill in defaults. */
-export function normalizeServiceSpec(spec: ServiceSpec, field = 'service'): NormalServiceSpec {
+export function normalizeServiceSpec(spec: ServiceSpec, field = 'service', strict = true): NormalServiceSpec {
   const key = normalizeServiceKey(spec, field);
   const s = spec as ServiceSpec & Record<string, unknown>;
   const scheduler = s.scheduler === undefined ? 'wlc' : checkName(s.scheduler, `${field}.scheduler`, C.IP_VS_SCHEDNAME_MAXLEN - 1, 'scheduler');
@@ -211,11 +233,17 @@ export function normalizeServiceSpec(spec: ServiceSpec, field = 'service'): Norm
     });
   }
   let timeout = 0;
-  let prefix = key.family === 'ipv4' ? 32 : 128;
+  let netmask = netmaskBytes(key.family === 'ipv4' ? 32 : 128, key.family);
   if (s.persistence !== undefined) {
     if (!isObject(s.persistence)) fail(`${field}.persistence`, 'must be an object { timeout, netmask? }');
-    timeout = checkInteger(s.persistence.timeout, `${field}.persistence.timeout`, 1, MAX_TIMEOUT_SECONDS);
-    if (s.persistence.netmask !== undefined) prefix = netmaskPrefix(s.persistence.netmask, key.family, `${field}.persistence.netmask`);
+    timeout = checkInteger(s.persistence.timeout, `${field}.persistence.timeout`, 1, C.IPVS_MAX_PERSISTENT_TIMEOUT);
+    const m = s.persistence.netmask;
+    if (!strict && typeof m === 'string' && key.family === 'ipv4' && addressFamily(m) === 'ipv4') {
+      // A table read back from the kernel may hold a mask other tools set; keep it as it is.
+      netmask = addressToBytes(m, 'ipv4').slice(0, 4);
+    } else if (m !== undefined) {
+      netmask = netmaskBytes(netmaskPrefix(m, key.family, `${field}.persistence.netmask`), key.family);
+    }
     flags |= C.IP_VS_SVC_F_PERSISTENT;
   }
   if (key.port === 0 && !(flags & C.IP_VS_SVC_F_PERSISTENT)) {
@@ -226,7 +254,7 @@ export function normalizeServiceSpec(spec: ServiceSpec, field = 'service'): Norm
     if (key.protocol !== undefined && key.protocol !== 'udp') fail(`${field}.onePacket`, 'one-packet scheduling is only for UDP and fwmark services');
     flags |= C.IP_VS_SVC_F_ONEPACKET;
   }
-  const out: NormalServiceSpec = { ...key, scheduler, flags, timeout, netmask: netmaskBytes(prefix, key.family) };
+  const out: NormalServiceSpec = { ...key, scheduler, flags, timeout, netmask };
   if (s.persistenceEngine !== undefined && s.persistenceEngine !== '') {
     out.persistenceEngine = checkName(s.persistenceEngine, `${field}.persistenceEngine`, C.IP_VS_PENAME_MAXLEN - 1, 'persistence engine');
   }
@@ -240,13 +268,13 @@ export function normalizeDestinationKey(
   field = 'destination',
 ): Pick<NormalDestination, 'family' | 'af' | 'address' | 'addressBytes' | 'port'> {
   if (!isObject(dest)) fail(field, 'must be an object with { address, port? }');
-  const a = checkAddress(dest.address, `${field}.address`);
-  const port = dest.port === undefined ? (service.port ?? 0) : checkInteger(dest.port, `${field}.port`, 0, 65535);
+  const a = checkAddress(dest.address, field, 'address');
+  const port = dest.port === undefined ? (service.port ?? 0) : checkInteger(dest.port, field, 0, 65535, 'port');
   return { family: a.family, af: a.family === 'ipv4' ? C.AF_INET : C.AF_INET6, address: a.address, addressBytes: a.bytes, port };
 }
 
 /** Validate a destination spec against its service and fill in defaults. */
-export function normalizeDestination(dest: DestinationSpec, service: NormalServiceKey, field = 'destination'): NormalDestination {
+export function normalizeDestination(dest: DestinationSpec, service: NormalServiceKey, field = 'destination', strict = true): NormalDestination {
   const key = normalizeDestinationKey(dest, service, field);
   const forwardName = dest.forward ?? 'route';
   const forward = FORWARD_METHODS[forwardName as ForwardMethod];
@@ -254,12 +282,12 @@ export function normalizeDestination(dest: DestinationSpec, service: NormalServi
   if (key.family !== service.family && forwardName !== 'tunnel') {
     fail(`${field}.address`, `is ${key.family} but the service is ${service.family}; mixing families needs forward: 'tunnel'`);
   }
-  if ((forwardName === 'route' || forwardName === 'tunnel') && service.port !== undefined && key.port !== service.port) {
+  if (strict && (forwardName === 'route' || forwardName === 'tunnel') && service.port !== undefined && key.port !== service.port) {
     fail(`${field}.port`, `${forwardName} forwarding does not change the port, so it must equal the service port ${service.port} (or be left out), got ${key.port}`);
   }
-  const weight = dest.weight === undefined ? 1 : checkInteger(dest.weight, `${field}.weight`, 0, 0x7fffffff);
-  const upperThreshold = dest.upperThreshold === undefined ? 0 : checkInteger(dest.upperThreshold, `${field}.upperThreshold`, 0, 0xffffffff);
-  const lowerThreshold = dest.lowerThreshold === undefined ? 0 : checkInteger(dest.lowerThreshold, `${field}.lowerThreshold`, 0, 0xffffffff);
+  const weight = dest.weight === undefined ? 1 : checkInteger(dest.weight, field, 0, 0x7fffffff, 'weight');
+  const upperThreshold = dest.upperThreshold === undefined ? 0 : checkInteger(dest.upperThreshold, field, 0, 0xffffffff, 'upperThreshold');
+  const lowerThreshold = dest.lowerThreshold === undefined ? 0 : checkInteger(dest.lowerThreshold, field, 0, 0xffffffff, 'lowerThreshold');
   if (lowerThreshold > upperThreshold) {
     fail(`${field}.lowerThreshold`, `(${lowerThreshold}) must not exceed upperThreshold (${upperThreshold}${upperThreshold === 0 ? ', i.e. no limit' : ''})`);
   }
@@ -285,7 +313,10 @@ export function normalizeDestination(dest: DestinationSpec, service: NormalServi
     if (dest.tunnel.type === 'gre' && cs === 'remcsum') fail(`${field}.tunnel.checksum`, 'remote checksum offload is only for GUE tunnels');
     tunnelFlags = f;
   }
-  return { ...key, forward, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelFlags };
+  return {
+    family: key.family, af: key.af, address: key.address, addressBytes: key.addressBytes, port: key.port,
+    forward, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelFlags,
+  };
 }
 
 /** Validate timeouts to set; at least one must be given. */

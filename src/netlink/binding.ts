@@ -43,11 +43,11 @@ export interface NativeSocket {
   send(data: Uint8Array, address?: Uint8Array): number;
   /**
    * Read the datagrams already queued on the socket, now (recvmsg until EAGAIN
-   * or a budget), without waiting for the poll. A receive error throws, with
+   * or `max`, at most 64), without waiting for the poll. A receive error throws, with
    * the datagrams read before it in the error's `datagrams` property.
    * Optional: fakes may leave it out.
    */
-  receive?(): Buffer[];
+  receive?(max?: number): Buffer[];
   /**
    * Start watching for readability on the loop thread (uv_poll). On each wakeup
    * the addon reads datagrams until EAGAIN or a fixed budget (64), and hands them to

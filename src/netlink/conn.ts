@@ -102,6 +102,7 @@ export interface ConnStats {
 }
 
 interface Pending {
+  kind?: undefined;
   seq: number;
   type: number;
   flags: number;
@@ -125,13 +126,79 @@ interface Pending {
   order: number;
 }
 
+/** What {@link Conn.requestBatch} resolves with. */
+export interface BatchOutcome {
+  /** Messages the kernel carried out. */
+  succeeded: number;
+  /** Messages the kernel refused (or that could not be encoded), by index. */
+  errors: { index: number; error: Error }[];
+  /** Messages sent. */
+  sent: number;
+  /** True when the batch stopped early: its signal fired, or `stopOnError` met an error. */
+  stopped: boolean;
+}
+
+/** Options of {@link Conn.requestBatch}. */
+export interface BatchOptions {
+  /** Stop sending at the first refused message (those already sent still run). */
+  stopOnError?: boolean;
+  /** Stops sending; the outcome then says `stopped`. */
+  signal?: AbortSignal;
+  /** Deadline in ms for progress (reset whenever the kernel confirms part of the batch). */
+  timeoutMs?: number;
+  /** Names the operation in errors. */
+  operation?: string;
+  /** Called as the kernel confirms messages. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface Batch {
+  kind: 'batch';
+  type: number;
+  count: number;
+  /** Next index to encode and send. */
+  next: number;
+  encode: (index: number, w: Writer) => void;
+  outstanding: number;
+  succeeded: number;
+  errors: { index: number; error: Error }[];
+  stopOnError: boolean;
+  stopped: boolean;
+  operation: string | undefined;
+  onProgress: ((done: number, total: number) => void) | undefined;
+  resolve: (o: BatchOutcome) => void;
+  reject: (e: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  deadline: number;
+  timeoutMs: number;
+  state: 'queued' | 'done';
+}
+
+/** Messages of one batch written by one send: consecutive sequence numbers, the last one ACKed. */
+interface Chunk {
+  batch: Batch;
+  seqStart: number;
+  indexStart: number;
+  n: number;
+  order: number;
+  errors: number;
+}
+
+type QueueEntry = Pending | Batch;
+
 const DEFAULT_TIMEOUT_MS = 30_000;
+const RECEIVE_NOW_MAX = 8;
 
 /** A netlink connection: sequence numbers, batching, replies, deadlines, cancellation. */
 export class Conn {
   private socket: NativeSocket;
   private readonly options: Required<Omit<ConnOptions, 'netns'>> & { netns: string | undefined };
-  private readonly queue: Pending[] = [];
+  private readonly queue: QueueEntry[] = [];
+  /** Batch chunks sent and not yet confirmed, in send order. */
+  private activeChunks: Chunk[] = [];
+  /** Batch messages sent and not yet confirmed. */
+  private batchOutstanding = 0;
   private readonly inFlight = new Map<number, Pending>();
   /** Lazily acknowledged requests in send order; `lazyHead` is the first unconfirmed index. */
   private lazyInFlight: Pending[] = [];
@@ -258,6 +325,159 @@ export class Conn {
   }
 
   /**
+   * Send `count` messages of `type` that get no data in reply (changes), as
+   * fast as the kernel takes them: `encode(i, w)` writes message i's payload
+   * straight into the send buffer, the messages go out many per send, and only
+   * the last of each send asks for an ACK. Resolves when the kernel has
+   * confirmed every message sent, with the errors of the ones it refused.
+   * Memory does not grow with `count`: no promise or record per message.
+   */
+  requestBatch(type: number, count: number, encode: (index: number, w: Writer) => void, options: BatchOptions = {}): Promise<BatchOutcome> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('netlink connection is closed'));
+    return new Promise<BatchOutcome>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+      const b: Batch = {
+        kind: 'batch',
+        type,
+        count,
+        next: 0,
+        encode,
+        outstanding: 0,
+        succeeded: 0,
+        errors: [],
+        stopOnError: options.stopOnError ?? false,
+        stopped: options.signal?.aborted ?? false,
+        operation: options.operation,
+        onProgress: options.onProgress,
+        resolve,
+        reject,
+        signal: options.signal,
+        onAbort: undefined,
+        deadline: timeoutMs > 0 && Number.isFinite(timeoutMs) ? this.now() + timeoutMs : Infinity,
+        timeoutMs,
+        state: 'queued',
+      };
+      if (b.deadline !== Infinity) this.armSweeper(timeoutMs);
+      if (options.signal && !b.stopped) {
+        b.onAbort = () => {
+          b.stopped = true;
+          this.settleBatch(b);
+        };
+        options.signal.addEventListener('abort', b.onAbort, { once: true });
+      }
+      this.queue.push(b);
+      if (b.stopped) {
+        this.settleBatch(b);
+        return;
+      }
+      this.updateRef();
+      this.scheduleFlush();
+    });
+  }
+
+  /** Resolve a batch once nothing of it is outstanding and nothing more will be sent. */
+  private settleBatch(b: Batch): void {
+    if (b.state === 'done' || b.outstanding > 0 || (b.next < b.count && !b.stopped)) return;
+    b.state = 'done';
+    const i = this.queue.indexOf(b);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (b.signal && b.onAbort) b.signal.removeEventListener('abort', b.onAbort);
+    b.errors.sort((x, y) => x.index - y.index);
+    b.resolve({ succeeded: b.succeeded, errors: b.errors, sent: b.next, stopped: b.next < b.count });
+    this.updateRef();
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  /** Fail a batch outright (connection closed, replies lost, deadline). */
+  private failBatch(b: Batch, error: Error): void {
+    if (b.state === 'done') return;
+    b.state = 'done';
+    const i = this.queue.indexOf(b);
+    if (i >= 0) this.queue.splice(i, 1);
+    const mine = this.activeChunks.filter((c) => c.batch === b);
+    if (mine.length) {
+      this.activeChunks = this.activeChunks.filter((c) => c.batch !== b);
+      for (const c of mine) this.batchOutstanding -= c.n;
+    }
+    b.outstanding = 0;
+    if (b.signal && b.onAbort) b.signal.removeEventListener('abort', b.onAbort);
+    b.reject(error);
+  }
+
+  /** Write the next messages of batch `b` into `w`; returns the number written. */
+  private writeChunk(b: Batch, w: Writer): number {
+    const { maxBatchBytes, maxInFlight } = this.options;
+    const chunk: Chunk = { batch: b, seqStart: this.nextSeq, indexStart: b.next, n: 0, order: ++this.sendOrder, errors: 0 };
+    let lastStart = -1;
+    while (b.next < b.count && this.inFlightCount() < maxInFlight && w.length < maxBatchBytes) {
+      // Sequence numbers of a chunk are consecutive; end it before they wrap.
+      if (chunk.n > 0 && this.nextSeq === 1) break;
+      const seq = this.allocSeq();
+      if (chunk.n === 0) chunk.seqStart = seq;
+      const start = w.beginMessage(b.type, NLM_F_REQUEST, seq, 0);
+      try {
+        b.encode(b.next, w);
+      } catch (e) {
+        w.length = start;
+        b.errors.push({ index: b.next++, error: e instanceof Error ? e : new Error(String(e)) });
+        if (b.stopOnError) b.stopped = true;
+        break; // the sequence number is used up: the chunk ends here
+      }
+      w.endMessage(start);
+      lastStart = start;
+      chunk.n++;
+      b.next++;
+      this.batchOutstanding++;
+      b.outstanding++;
+    }
+    if (chunk.n === 0) return 0;
+    w.patchU16(lastStart + 6, NLM_F_REQUEST | NLM_F_ACK);
+    this.activeChunks.push(chunk);
+    return chunk.n;
+  }
+
+  private inFlightCount(): number {
+    return this.inFlight.size + this.batchOutstanding;
+  }
+
+  /** The batch chunk a sequence number belongs to. */
+  private findChunk(seq: number): Chunk | undefined {
+    for (const c of this.activeChunks) if (((seq - c.seqStart) >>> 0) < c.n) return c;
+    return undefined;
+  }
+
+  /** A chunk is done: every message in it that drew no error succeeded. */
+  private confirmChunk(c: Chunk): void {
+    const i = this.activeChunks.indexOf(c);
+    if (i < 0) return;
+    this.activeChunks.splice(i, 1);
+    const b = c.batch;
+    this.batchOutstanding -= c.n;
+    if (b.state === 'done') return;
+    b.outstanding -= c.n;
+    b.succeeded += c.n - c.errors;
+    if (b.deadline !== Infinity) b.deadline = this.now() + b.timeoutMs;
+    b.onProgress?.(b.succeeded + b.errors.length, b.count);
+    this.settleBatch(b);
+  }
+
+  private onChunkMessage(c: Chunk, msg: NetlinkMessage): void {
+    const b = c.batch;
+    if (msg.type !== NLMSG_ERROR) return; // change requests get no data; ignore anything else
+    const offset = (msg.seq - c.seqStart) >>> 0;
+    const e = parseErrorMessage(msg);
+    if (e.error !== 0 && b.state !== 'done') {
+      c.errors++;
+      b.errors.push({
+        index: c.indexStart + offset,
+        error: new NetlinkError(-e.error, undefined, { ...(b.operation ? { operation: b.operation } : {}), seq: msg.seq, ...(e.extack ? { extack: e.extack } : {}) }),
+      });
+      if (b.stopOnError) b.stopped = true;
+    }
+    if (offset === c.n - 1) this.confirmChunk(c);
+  }
+
+  /**
    * The clock, read at most once per tick: bulk callers make thousands of
    * requests in one tick, and reading the clock is a system call on some
    * kernels (user-mode Linux has no vDSO).
@@ -287,7 +507,7 @@ export class Conn {
   }
 
   private sweep(): void {
-    if (this.inFlight.size === 0 && this.queue.length === 0) {
+    if (this.inFlightCount() === 0 && this.queue.length === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
       this.sweeperPeriod = Infinity;
@@ -297,7 +517,14 @@ export class Conn {
     const now = this.now();
     const expired: Pending[] = [];
     for (const p of this.inFlight.values()) if (p.deadline <= now) expired.push(p);
-    for (const p of this.queue) if (p.deadline <= now) expired.push(p);
+    const batches = new Set<Batch>(this.activeChunks.map((c) => c.batch));
+    for (const e of this.queue) {
+      if (e.kind === 'batch') batches.add(e);
+      else if (e.deadline <= now) expired.push(e);
+    }
+    for (const b of batches) {
+      if (b.deadline <= now) this.failBatch(b, new TimeoutError(`${b.operation ?? 'netlink batch'}: no progress within ${b.timeoutMs} ms`));
+    }
     for (const p of expired) this.onTimeout(p, p.timeoutMs);
   }
 
@@ -325,8 +552,18 @@ export class Conn {
     const batch: Pending[] = [];
     let taken = 0;
     let lastStart = -1;
-    while (taken < this.queue.length && this.inFlight.size < maxInFlight && w.length < maxBatchBytes) {
-      const p = this.queue[taken]!;
+    let chunkMessages = 0;
+    while (taken < this.queue.length && this.inFlightCount() < maxInFlight && w.length < maxBatchBytes) {
+      const entry = this.queue[taken]!;
+      if (entry.kind === 'batch') {
+        if (!entry.stopped) chunkMessages += this.writeChunk(entry, w);
+        if (entry.stopped || entry.next >= entry.count) {
+          taken++;
+          continue;
+        }
+        break; // limits reached inside the batch
+      }
+      const p = entry;
       if (p.dump) {
         if (this.activeDump !== undefined) break;
         this.activeDump = p.seq;
@@ -353,6 +590,7 @@ export class Conn {
     }
     this.queue.splice(0, taken);
     const last = batch[batch.length - 1];
+    // (A batch entry leaves the queue once fully written; it settles when its chunks are confirmed.)
     if (last?.lazy) {
       // The last request of a send asks for an ACK, which confirms the lazy ones before it.
       last.lazy = false;
@@ -360,11 +598,11 @@ export class Conn {
       w.patchU16(lastStart + 6, last.flags);
     }
     for (const p of batch) if (p.lazy) this.lazyInFlight.push(p);
-    if (batch.length > 0) {
+    if (batch.length > 0 || chunkMessages > 0) {
       try {
         this.socket.send(w.peek());
         this.stats.sends++;
-        this.stats.sent += batch.length;
+        this.stats.sent += batch.length + chunkMessages;
         // The kernel answers most requests inside send(): read the answers now
         // rather than after a trip through the event loop.
         this.receiveNow();
@@ -375,10 +613,12 @@ export class Conn {
           if (p.dump && this.activeDump === p.seq) this.activeDump = undefined;
           this.finish(p, err);
         }
+        for (const b of new Set(this.activeChunks.map((c) => c.batch))) this.failBatch(b, err);
       }
     }
     // More to send and room for it: go on (the answers so far were read above).
-    if (this.queue.length > 0 && this.inFlight.size < maxInFlight && (this.queue[0]!.dump ? this.activeDump === undefined : true)) {
+    const head = this.queue[0];
+    if (head && this.inFlightCount() < maxInFlight && (head.kind === 'batch' || !head.dump || this.activeDump === undefined)) {
       this.scheduleFlush();
     }
     // Requests failed here (encoder or send errors) may have left nothing pending.
@@ -391,7 +631,9 @@ export class Conn {
     if (!socket.receive) return;
     let datagrams: Buffer[];
     try {
-      datagrams = socket.receive();
+      // A few datagrams: the ACK of a batch, or a small dump. A large dump goes
+      // on through the poll, so the loop stays responsive.
+      datagrams = socket.receive(RECEIVE_NOW_MAX);
     } catch (e) {
       const before = (e as { datagrams?: Buffer[] }).datagrams;
       if (before?.length) this.onDatagrams(socket, before);
@@ -406,6 +648,7 @@ export class Conn {
    * every request sent before it: lazily acknowledged ones still pending succeeded.
    */
   private confirmBefore(order: number): void {
+    while (this.activeChunks.length && this.activeChunks[0]!.order < order) this.confirmChunk(this.activeChunks[0]!);
     const list = this.lazyInFlight;
     while (this.lazyHead < list.length && list[this.lazyHead]!.order < order) {
       const p = list[this.lazyHead++]!;
@@ -453,7 +696,20 @@ export class Conn {
 
   private onMessage(msg: NetlinkMessage): void {
     const p = this.inFlight.get(msg.seq);
-    if (p && this.lazyHead < this.lazyInFlight.length) this.confirmBefore(p.order);
+    if (p) {
+      if (this.lazyHead < this.lazyInFlight.length || this.activeChunks.length) this.confirmBefore(p.order);
+    } else if (this.activeChunks.length) {
+      const c = this.findChunk(msg.seq);
+      if (c) {
+        this.confirmBefore(c.order);
+        try {
+          this.onChunkMessage(c, msg);
+        } catch (e) {
+          this.failBatch(c.batch, e instanceof Error ? e : new Error(String(e)));
+        }
+        return;
+      }
+    }
     if (!p) {
       this.stats.unmatched++;
       // The end of a dump nobody waits for any more frees the socket's dump slot.
@@ -519,7 +775,7 @@ export class Conn {
     if (this.queue.length > 0) this.scheduleFlush();
   }
 
-  private removeQueued(p: Pending): void {
+  private removeQueued(p: QueueEntry): void {
     const i = this.queue.indexOf(p);
     if (i >= 0) this.queue.splice(i, 1);
   }
@@ -563,6 +819,11 @@ export class Conn {
         return;
       }
       for (const p of lost) this.finish(p, new RepliesLostError(withOp(p)));
+      for (const b of new Set(this.activeChunks.map((c) => c.batch))) {
+        this.failBatch(b, new RepliesLostError(b.operation ? { operation: b.operation } : {}));
+      }
+      this.activeChunks = [];
+      this.batchOutstanding = 0;
       this.updateRef();
       this.scheduleFlush();
       return;
@@ -577,16 +838,23 @@ export class Conn {
 
   private failAll(error: Error): void {
     const all = [...this.inFlight.values(), ...this.queue];
+    const batches = new Set<Batch>(this.activeChunks.map((c) => c.batch));
     this.queue.length = 0;
     this.lazyInFlight = [];
     this.lazyHead = 0;
-    for (const p of all) this.finish(p, error);
+    for (const e of all) {
+      if (e.kind === 'batch') batches.add(e);
+      else this.finish(e, error);
+    }
+    for (const b of batches) this.failBatch(b, error);
+    this.activeChunks = [];
+    this.batchOutstanding = 0;
   }
 
   /** Keep the event loop alive only while requests are outstanding. */
   private updateRef(): void {
     if (this.closed) return;
-    const busy = this.inFlight.size > 0 || this.queue.length > 0;
+    const busy = this.inFlightCount() > 0 || this.queue.length > 0;
     if (busy && !this.refed) {
       this.socket.ref();
       this.refed = true;

@@ -49,6 +49,8 @@ export interface AttributeTable<F extends FieldSpecs> {
   readonly fields: F;
   /** Attribute number → [field name, spec]. */
   readonly byId: ReadonlyMap<number, readonly [string, FieldSpec]>;
+  /** [field name, spec] in table order (what the encoder walks). */
+  readonly entries: readonly (readonly [string, FieldSpec])[];
 }
 
 /** The TypeScript value type of a field. */
@@ -81,7 +83,7 @@ export function defineTable<const F extends FieldSpecs>(name: string, fields: F)
     if ((spec.type === 'nested' || spec.type === 'array') && !spec.table) throw new Error(`table ${name}: ${key} needs a nested table`);
     byId.set(spec.id, [key, spec]);
   }
-  return { name, fields, byId };
+  return { name, fields, byId, entries: Object.entries(fields) };
 }
 
 /**
@@ -177,10 +179,9 @@ export function encodeAttributes<F extends FieldSpecs>(
   nestedFlag = true,
 ): void {
   const v = values as Record<string, unknown>;
-  for (const key in table.fields) {
+  for (const [key, spec] of table.entries) {
     const value = v[key];
     if (value === undefined) continue;
-    const spec = table.fields[key]!;
     const id = spec.id;
     switch (spec.type) {
       case 'u8': w.attrU8(id, value as number); break;

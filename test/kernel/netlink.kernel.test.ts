@@ -126,14 +126,15 @@ describe('netlink layer on the real kernel', () => {
   });
 
   it('rejects a request aborted mid-flight and keeps working', async () => {
-    await Promise.all(Array.from({ length: 500 }, (_, i) => addService(genl, i + 1)));
+    // Large enough that the dump spans more datagrams than are read straight after the send.
+    await Promise.all(Array.from({ length: 1500 }, (_, i) => addService(genl, i + 1)));
     const ac = new AbortController();
     const dump = dumpServices(genl, { signal: ac.signal });
     setImmediate(() => ac.abort());
     await expect(dump).rejects.toBeInstanceOf(AbortError);
     // The aborted dump is drained; the next dump is complete.
     const again = await dumpServices(genl);
-    expect(again).toHaveLength(500);
+    expect(again).toHaveLength(1500);
     await flush(genl);
   });
 
