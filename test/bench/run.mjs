@@ -1,0 +1,165 @@
+// Benchmark: ipvs-ts bulk apply and snapshot against the kernel's own floor
+// (test/bench/floor.c) and ipvsadm, in one kernel, in one run, as ratios.
+//
+//   npm run bench                 (builds, then runs this inside the IPVS sandbox)
+//   BENCH_REPEAT=3 BENCH_LARGE=10000 npm run bench
+//
+// Run where the kernel has IPVS and we are root (the sandbox). Everything
+// happens in a network namespace this script creates and deletes.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { Ipvs } = await import(join(root, 'dist', 'src', 'index.js'));
+
+const SERVICES = 1000;
+const DESTS = 10;
+const LARGE = Number(process.env.BENCH_LARGE ?? 10000);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+
+/** The table floor.c builds: services 10.<1+s/250>.<s%250>.1:80, destinations 10.200.<s%250>.<d+2>:8080. */
+function desiredState(n, d) {
+  const services = [];
+  for (let s = 0; s < n; s++) {
+    const destinations = [];
+    for (let i = 0; i < d; i++) destinations.push({ address: `10.200.${s % 250}.${i + 2}`, port: 8080, forward: 'masq', weight: i + 1 });
+    services.push({ protocol: 'tcp', address: `10.${1 + Math.floor(s / 250)}.${s % 250}.1`, port: 80, scheduler: 'wlc', destinations });
+  }
+  return { services };
+}
+
+function rulesText(n, d) {
+  let out = '';
+  for (let s = 0; s < n; s++) {
+    const vip = `10.${1 + Math.floor(s / 250)}.${s % 250}.1:80`;
+    out += `-A -t ${vip} -s wlc\n`;
+    for (let i = 0; i < d; i++) out += `-a -t ${vip} -r 10.200.${s % 250}.${i + 2}:8080 -m -w ${i + 1}\n`;
+  }
+  return out;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (t0) => performance.now() - t0;
+
+function makeNamespace(name) {
+  execFileSync('ip', ['netns', 'add', name]);
+  const ip = (...a) => execFileSync('ip', ['-n', name, ...a]);
+  ip('link', 'add', 'lan0', 'type', 'dummy');
+  ip('addr', 'add', '10.0.0.1/8', 'dev', 'lan0');
+  ip('link', 'set', 'lan0', 'up');
+  ip('link', 'set', 'lo', 'up');
+  return {
+    path: `/run/netns/${name}`,
+    exec: (file, args, input) => execFileSync('ip', ['netns', 'exec', name, file, ...args], { input, maxBuffer: 1 << 28 }),
+    destroy: () => execFileSync('ip', ['netns', 'del', name]),
+  };
+}
+
+// ---- child mode: one large apply in a process of its own, for its peak RSS ----
+if (process.argv[2] === '--large') {
+  const n = Number(process.argv[3]);
+  const ipvs = await Ipvs.open({ netns: process.argv[4] });
+  const desired = desiredState(n, DESTS);
+  let t = performance.now();
+  const r = await ipvs.apply(desired);
+  const applyMs = ms(t);
+  t = performance.now();
+  const snap = await ipvs.snapshot();
+  const snapMs = ms(t);
+  await ipvs.flush();
+  await ipvs.close();
+  process.stdout.write(JSON.stringify({ applyMs, snapMs, applied: r.applied, services: snap.services.length, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
+  process.exit(0);
+}
+
+const work = mkdtempSync(join(tmpdir(), 'ipvs-bench-'));
+const floorBin = join(work, 'floor');
+execFileSync('cc', ['-O2', '-o', floorBin, join(here, 'floor.c')]);
+const ns = makeNamespace(`ipvs-bench-${process.pid}`);
+const results = {};
+try {
+  // 1. The kernel's floor.
+  const floor = [];
+  const floorRead = [];
+  for (let i = 0; i < REPEAT; i++) {
+    const line = ns.exec(floorBin, [String(SERVICES), String(DESTS), '64']).toString();
+    floor.push(Number(/apply_ms=([\d.]+)/.exec(line)[1]));
+    floorRead.push(Number(/read_ms=([\d.]+)/.exec(line)[1]));
+  }
+  results.floorApply = median(floor);
+  results.floorRead = median(floorRead);
+
+  // 2. ipvsadm -R of the same rules, and ipvsadm -Ln of the result.
+  const rules = rulesText(SERVICES, DESTS);
+  let t = performance.now();
+  ns.exec('ipvsadm', ['-R'], rules);
+  results.ipvsadmRestore = ms(t);
+  const listLn = [];
+  for (let i = 0; i < REPEAT; i++) {
+    t = performance.now();
+    ns.exec('ipvsadm', ['-Ln']);
+    listLn.push(ms(t));
+  }
+  results.ipvsadmList = median(listLn);
+  ns.exec('ipvsadm', ['-C']);
+
+  // 3. ipvs-ts: apply to an empty table, snapshot, no-op apply.
+  const ipvs = await Ipvs.open({ netns: ns.path });
+  const desired = desiredState(SERVICES, DESTS);
+  const apply = [];
+  const snap = [];
+  const noop = [];
+  for (let i = 0; i < REPEAT; i++) {
+    t = performance.now();
+    const r = await ipvs.apply(desired);
+    apply.push(ms(t));
+    if (r.applied !== SERVICES * (DESTS + 1)) throw new Error(`apply applied ${r.applied} operations`);
+    t = performance.now();
+    const s = await ipvs.snapshot();
+    snap.push(ms(t));
+    if (s.services.length !== SERVICES) throw new Error(`snapshot saw ${s.services.length} services`);
+    t = performance.now();
+    const again = await ipvs.apply(desired);
+    noop.push(ms(t));
+    if (again.applied !== 0) throw new Error('no-op apply changed something');
+    await ipvs.flush();
+  }
+  results.apply = median(apply);
+  results.snapshot = median(snap);
+  results.noop = median(noop);
+  await ipvs.close();
+
+  // 4. The large table, in a child process for its own peak RSS.
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--large', String(LARGE), ns.path], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (child.status !== 0) throw new Error(`large apply failed: ${child.stderr}`);
+  const large = JSON.parse(child.stdout);
+  results.largeApply = large.applyMs;
+  results.largeSnapshot = large.snapMs;
+  results.largeRssMb = large.maxRssMb;
+} finally {
+  ns.destroy();
+  rmSync(work, { recursive: true, force: true });
+}
+
+const r = results;
+const f = (x) => x.toFixed(0).padStart(7);
+const ratio = (x) => x.toFixed(2).padStart(6);
+const rows = [
+  ['floor: apply 1,000 x 10 (pre-encoded, 64 per send)', r.floorApply, ''],
+  ['floor: read back, one dump at a time', r.floorRead, ''],
+  ['ipvsadm -R 1,000 x 10', r.ipvsadmRestore, ''],
+  ['ipvsadm -Ln of that table', r.ipvsadmList, ''],
+  [`ipvs-ts apply 1,000 x 10`, r.apply, `${ratio(r.apply / r.floorApply)} x floor (target <= 1.3); ${ratio(r.ipvsadmRestore / r.apply)} x faster than ipvsadm -R (target >= 10)`],
+  ['ipvs-ts snapshot', r.snapshot, `${ratio(r.ipvsadmList / r.snapshot)} x faster than ipvsadm -Ln (target >= 3)`],
+  ['ipvs-ts no-op apply', r.noop, `${ratio(r.noop / r.snapshot)} x snapshot (target <= 1.2)`],
+  [`ipvs-ts apply ${LARGE.toLocaleString('en')} x 10`, r.largeApply, `${ratio(r.largeApply / r.apply)} x the 1,000 x 10 apply (target <= 11); peak RSS ${r.largeRssMb.toFixed(0)} MB (target < 200)`],
+  [`ipvs-ts snapshot ${LARGE.toLocaleString('en')} x 10`, r.largeSnapshot, ''],
+];
+console.log(`\nipvs-ts benchmark — kernel ${execFileSync('uname', ['-r']).toString().trim()}, sandbox ${process.env.IPVS_TS_SANDBOX ?? 'none'}, node ${process.version}, median of ${REPEAT}\n`);
+console.log('| measurement | ms | ratio |');
+console.log('|---|---:|---|');
+for (const [name, v, note] of rows) console.log(`| ${name} | ${f(v).trim()} | ${note} |`);
