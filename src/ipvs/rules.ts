@@ -349,8 +349,12 @@ function parseLine(words: string[], line: number): RuleCommand {
     case 'add-destination':
     case 'edit-destination': return { line, op, service: needService(), destination: destination() };
     case 'delete-destination': {
-      const d = destination();
-      return { line, op, service: needService(), destination: d.port === undefined ? { address: d.address } : { address: d.address, port: d.port } };
+      // ipvsadm forces the service port only when adding or editing (-a/-e); -d uses the port given.
+      if (dest.address === undefined) throw new InvalidArgumentError(where, 'needs a real server (-r)');
+      const service = needService();
+      // Without a port, -r means the service's port (as for -a).
+      const port = dest.port ?? ('port' in service ? service.port : undefined);
+      return { line, op, service, destination: port === undefined ? { address: dest.address } : { address: dest.address, port } };
     }
     case 'flush': return { line, op };
     case 'zero': return svcKey ? { line, op, service: svcKey } : { line, op };
@@ -378,7 +382,7 @@ export function parseRules(text: string): RuleCommand[] {
   if (typeof text !== 'string') throw new InvalidArgumentError('rules', 'must be a string');
   const out: RuleCommand[] = [];
   text.split('\n').forEach((raw, idx) => {
-    const words = raw.replace(/#.*$/, '').trim().split(/[ \t\r]+/).filter((w) => w !== '');
+    const words = raw.replace(/#[^\n]*/, '').trim().split(/[ \t\r]+/).filter((w) => w !== '');
     if (words[0] === 'ipvsadm') words.shift();
     if (words.length === 0) return;
     out.push(parseLine(words, idx + 1));
