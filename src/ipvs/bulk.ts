@@ -42,7 +42,11 @@ export interface WireOperation {
 /** Identifying service attributes are shared by every message about the same service. */
 export class KeyCache {
   private readonly map = new Map<string, { norm: NormalServiceKey; attrs: CommandAttributes['service'] }>();
+  /** By object: a plan reuses one key object for all operations on a service. */
+  private readonly byObject = new WeakMap<object, { norm: NormalServiceKey; attrs: CommandAttributes['service'] }>();
   get(key: ServiceKey): { norm: NormalServiceKey; attrs: CommandAttributes['service'] } {
+    const known = this.byObject.get(key);
+    if (known) return known;
     const id = 'fwmark' in key && key.fwmark !== undefined ? `f${key.fwmark}/${key.family ?? 'ipv4'}` : `${(key as { protocol: string }).protocol}/${(key as { address: string }).address}/${(key as { port: number }).port}`;
     let e = this.map.get(id);
     if (!e) {
@@ -50,6 +54,7 @@ export class KeyCache {
       e = { norm, attrs: serviceKeyAttributes(norm) };
       this.map.set(id, e);
     }
+    this.byObject.set(key, e);
     return e;
   }
 }

@@ -22,7 +22,7 @@ import {
 import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
-import { wireOperations, wireRuleCommands, type WireOperation } from './bulk.js';
+import { KeyCache, wireOperation, wireRuleCommands, type WireOperation } from './bulk.js';
 import { formatRules, parseRules } from './rules.js';
 import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, normalizeState, serviceSpecOf, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
 import type {
@@ -380,7 +380,15 @@ export class Ipvs {
    */
   async stopDaemon(state: DaemonState, options?: CallOptions): Promise<void> {
     const s = normalizeDaemonState(state, 'state');
-    await this.command(C.IPVS_CMD_DEL_DAEMON, { daemon: { state: s } }, { operation: 'stopDaemon', kind: 'stop-daemon', object: `sync daemon ${state}` }, options);
+    // Stopping a daemon whose kernel thread has not run yet (right after
+    // startDaemon) stops it, but kthread_stop() then gives -EINTR and netlink
+    // sends no answer at all for -EINTR (netlink_rcv_skb). So DEL_DAEMON goes
+    // without an ACK request (it is in CHANGE_COMMANDS) and GET_INFO follows in
+    // the same send: its answer confirms the stop, while an error (ESRCH) still
+    // comes back as one.
+    const stop = this.command(C.IPVS_CMD_DEL_DAEMON, { daemon: { state: s } }, { operation: 'stopDaemon', kind: 'stop-daemon', object: `sync daemon ${state}` }, options);
+    const confirm = this.command(C.IPVS_CMD_GET_INFO, {}, { operation: 'stopDaemon', kind: 'info' }, options);
+    await Promise.all([stop, confirm.catch(() => undefined)]);
   }
 
   /**
@@ -481,7 +489,7 @@ export class Ipvs {
     const commands = parseRules(text);
     const wire = wireRuleCommands(commands);
     const before = options.atomic === false ? undefined : await this.snapshot(options.signal ? { signal: options.signal } : undefined);
-    const outcome = await this.sendBulk(wire, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const outcome = await this.sendBulk(wire.length, (i) => wire[i]!, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     if (!outcome.failure && !outcome.aborted) return;
     const restored = before ? await this.rollback(before) : { ok: false, error: new Error('atomic: false') };
     throw applyError(commands.length, (i) => `line ${commands[i]!.line}: ${commands[i]!.op}`, outcome, restored.ok, restored.error, 'restore');
@@ -551,7 +559,10 @@ export class Ipvs {
     if (options.dryRun || operations.length === 0) {
       return { applied: 0, plan: summary, operations, durationMs: performance.now() - started, dryRun: !!options.dryRun };
     }
-    const outcome = await this.sendBulk(wireOperations(operations), {
+    // Messages are built as they are sent (the plan was validated whole above),
+    // so memory does not hold a second copy of a large state.
+    const keys = new KeyCache();
+    const outcome = await this.sendBulk(operations.length, (i) => wireOperation(operations[i]!, keys), {
       stopOnError: true,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -570,7 +581,8 @@ export class Ipvs {
         const live = await this.snapshot();
         const plan = diffStates(restrictTo(live, before), before, 'delete');
         if (plan.operations.length === 0) return { ok: true };
-        await this.sendBulk(wireOperations(plan.operations), { stopOnError: false });
+        const keys = new KeyCache();
+        await this.sendBulk(plan.operations.length, (i) => wireOperation(plan.operations[i]!, keys), { stopOnError: false });
       }
       const live = await this.snapshot();
       return diffStates(restrictTo(live, before), before, 'delete').operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
@@ -585,14 +597,15 @@ export class Ipvs {
    * IpvsError in its operation's terms).
    */
   private async sendBulk(
-    wire: WireOperation[],
+    count: number,
+    wireAt: (index: number) => WireOperation,
     options: { stopOnError: boolean; signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void },
   ): Promise<RunOutcome> {
     const outcome = await this.genl.conn.requestBatch(
       this.family.id,
-      wire.length,
+      count,
       (i, w) => {
-        const o = wire[i]!;
+        const o = wireAt(i);
         writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
         encodeAttributes(w, commandTable, o.attrs);
       },
@@ -605,7 +618,7 @@ export class Ipvs {
     );
     const first = outcome.errors[0];
     const result: RunOutcome = { applied: outcome.succeeded, aborted: outcome.stopped && !first };
-    if (first) result.failure = { index: first.index, error: toIpvsError(first.error, wire[first.index]!.context()) };
+    if (first) result.failure = { index: first.index, error: toIpvsError(first.error, wireAt(first.index).context()) };
     return result;
   }
 

@@ -305,8 +305,16 @@ export function diffStates(live: DesiredState, desired: DesiredState, removal: R
       if (!w || daemonChanged(w.norm, d.norm)) ops.push({ op: 'stop-daemon', state: d.spec.state, before: d.spec });
     }
   }
+  // One key object per service, shared by all of its operations (the batch
+  // encoder recognises it by identity).
+  const keys = new Map<string, ServiceKey>();
+  const keyFor = (id: string, spec: ServiceSpec): ServiceKey => {
+    let k = keys.get(id);
+    if (!k) keys.set(id, (k = keyOf(spec)));
+    return k;
+  };
   for (const [id, h] of have.services) {
-    const key = keyOf(h.spec);
+    const key = keyFor(id, h.spec);
     const w = want.services.get(id);
     if (!w) {
       if (removal === 'delete') ops.push({ op: 'delete-service', service: key, before: { ...h.spec, destinations: [...h.destinations.values()].map((d) => d.spec) } });
@@ -330,7 +338,8 @@ export function diffStates(live: DesiredState, desired: DesiredState, removal: R
   for (const [id, w] of want.services) {
     if (have.services.has(id)) continue;
     ops.push({ op: 'add-service', service: stripDestinations(w.spec, w.norm) });
-    for (const wd of w.destinations.values()) ops.push({ op: 'add-destination', service: keyOf(w.spec), destination: wd.spec });
+    const key = keyFor(id, w.spec);
+    for (const wd of w.destinations.values()) ops.push({ op: 'add-destination', service: key, destination: wd.spec });
   }
   if (want.timeouts && have.timeouts) {
     const t: Partial<Timeouts> = {};

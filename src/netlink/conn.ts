@@ -187,6 +187,49 @@ interface Chunk {
 
 type QueueEntry = Pending | Batch;
 
+/**
+ * First-in-first-out queue that takes from the front in O(1): a connection can
+ * hold thousands of queued requests (a snapshot's destination dumps), taken
+ * one at a time.
+ */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  /** The i-th item from the front. */
+  at(i: number): T | undefined {
+    return this.items[this.head + i];
+  }
+  /** Drop n items from the front. */
+  shift(n: number): void {
+    this.head += n;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+  /** Remove one item wherever it is (rare: timeouts and aborts). */
+  remove(item: T): void {
+    const i = this.items.indexOf(item, this.head);
+    if (i >= 0) this.items.splice(i, 1);
+  }
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  }
+}
+
 const DEFAULT_TIMEOUT_MS = 30_000;
 const RECEIVE_NOW_MAX = 8;
 
@@ -194,7 +237,7 @@ const RECEIVE_NOW_MAX = 8;
 export class Conn {
   private socket: NativeSocket;
   private readonly options: Required<Omit<ConnOptions, 'netns'>> & { netns: string | undefined };
-  private readonly queue: QueueEntry[] = [];
+  private readonly queue = new Fifo<QueueEntry>();
   /** Batch chunks sent and not yet confirmed, in send order. */
   private activeChunks: Chunk[] = [];
   /** Batch messages sent and not yet confirmed. */
@@ -379,8 +422,7 @@ export class Conn {
   private settleBatch(b: Batch): void {
     if (b.state === 'done' || b.outstanding > 0 || (b.next < b.count && !b.stopped)) return;
     b.state = 'done';
-    const i = this.queue.indexOf(b);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.remove(b);
     if (b.signal && b.onAbort) b.signal.removeEventListener('abort', b.onAbort);
     b.errors.sort((x, y) => x.index - y.index);
     b.resolve({ succeeded: b.succeeded, errors: b.errors, sent: b.next, stopped: b.next < b.count });
@@ -392,8 +434,7 @@ export class Conn {
   private failBatch(b: Batch, error: Error): void {
     if (b.state === 'done') return;
     b.state = 'done';
-    const i = this.queue.indexOf(b);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.remove(b);
     const mine = this.activeChunks.filter((c) => c.batch === b);
     if (mine.length) {
       this.activeChunks = this.activeChunks.filter((c) => c.batch !== b);
@@ -554,7 +595,7 @@ export class Conn {
     let lastStart = -1;
     let chunkMessages = 0;
     while (taken < this.queue.length && this.inFlightCount() < maxInFlight && w.length < maxBatchBytes) {
-      const entry = this.queue[taken]!;
+      const entry = this.queue.at(taken)!;
       if (entry.kind === 'batch') {
         if (!entry.stopped) chunkMessages += this.writeChunk(entry, w);
         if (entry.stopped || entry.next >= entry.count) {
@@ -588,7 +629,7 @@ export class Conn {
       batch.push(p);
       lastStart = start;
     }
-    this.queue.splice(0, taken);
+    this.queue.shift(taken);
     const last = batch[batch.length - 1];
     // (A batch entry leaves the queue once fully written; it settles when its chunks are confirmed.)
     if (last?.lazy) {
@@ -617,7 +658,7 @@ export class Conn {
       }
     }
     // More to send and room for it: go on (the answers so far were read above).
-    const head = this.queue[0];
+    const head = this.queue.at(0);
     if (head && this.inFlightCount() < maxInFlight && (head.kind === 'batch' || !head.dump || this.activeDump === undefined)) {
       this.scheduleFlush();
     }
@@ -776,8 +817,7 @@ export class Conn {
   }
 
   private removeQueued(p: QueueEntry): void {
-    const i = this.queue.indexOf(p);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.remove(p);
   }
 
   private onTimeout(p: Pending, ms: number): void {
@@ -839,7 +879,7 @@ export class Conn {
   private failAll(error: Error): void {
     const all = [...this.inFlight.values(), ...this.queue];
     const batches = new Set<Batch>(this.activeChunks.map((c) => c.batch));
-    this.queue.length = 0;
+    this.queue.clear();
     this.lazyInFlight = [];
     this.lazyHead = 0;
     for (const e of all) {
