@@ -46,7 +46,8 @@ export {
   TimeoutError,
   errnoCode,
   type ExtendedAck,
+  type NetlinkErrorOptions,
 } from './errors.js';
-export { Conn, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
+export { Conn, type BatchOptions, type BatchOutcome, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
 export { GenlConn, type GenlFamily, type GenlMessage } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';

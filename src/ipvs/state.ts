@@ -58,7 +58,7 @@ export type Operation =
   | { op: 'start-daemon'; daemon: DaemonSpec }
   | { op: 'stop-daemon'; state: DaemonState; before: DaemonSpec };
 
-/** What {@link plan} returns. */
+/** What `Ipvs.plan()` returns. */
 export interface Plan {
   /** Operations in the order they must run. */
   operations: Operation[];

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-/** Options for {@link openSocket}. */
+/** Options for opening a socket (see `openSocket` in src/netlink/binding.ts). */
 export interface OpenSocketOptions {
   /**
    * Path of a network namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`).

@@ -46,6 +46,7 @@ export class Writer {
     return Buffer.from(this.buf.subarray(0, this.length));
   }
 
+  /** A u8. */
   u8(v: number): this {
     this.ensure(1);
     this.view.setUint8(this.length, v);
@@ -94,6 +95,7 @@ export class Writer {
     this.length += 8;
     return this;
   }
+  /** Raw bytes. */
   bytes(b: Uint8Array): this {
     this.ensure(b.length);
     this.buf.set(b, this.length);
@@ -157,27 +159,34 @@ export class Writer {
     return this.beginAttr(nestedFlag ? type | NLA_F_NESTED : type);
   }
 
+  /** A u8 attribute. */
   attrU8(type: number, v: number): this {
     this.u16(5).u16(type).u8(v);
     return this.align();
   }
+  /** A host-order u16 attribute. */
   attrU16(type: number, v: number): this {
     this.u16(6).u16(type).u16(v);
     return this.align();
   }
+  /** A network-order (big-endian) u16 attribute, e.g. a port. */
   attrBe16(type: number, v: number): this {
     this.u16(6).u16(type).be16(v);
     return this.align();
   }
+  /** A host-order u32 attribute. */
   attrU32(type: number, v: number): this {
     return this.u16(8).u16(type).u32(v);
   }
+  /** A network-order (big-endian) u32 attribute. */
   attrBe32(type: number, v: number): this {
     return this.u16(8).u16(type).be32(v);
   }
+  /** A host-order u64 attribute. */
   attrU64(type: number, v: bigint): this {
     return this.u16(12).u16(type).u64(v);
   }
+  /** A raw-bytes attribute. */
   attrBytes(type: number, b: Uint8Array): this {
     if (4 + b.length > 0xffff) throw new RangeError(`netlink attribute too long (${4 + b.length} bytes)`);
     this.u16(4 + b.length).u16(type).bytes(b);
