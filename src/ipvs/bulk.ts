@@ -17,7 +17,7 @@ import * as C from './constants.js';
 import { describeService, type IpvsErrorContext } from './errors.js';
 import { formatAddressPort } from './address.js';
 import type { RuleCommand } from './rules.js';
-import { normalizedDestinations, normalizedServices, type Operation } from './state.js';
+import { NORMAL_DESTINATION, NORMAL_SERVICE, type Operation } from './state.js';
 import type { ServiceKey } from './types.js';
 import {
   normalizeDaemon,
@@ -27,7 +27,9 @@ import {
   normalizeServiceKey,
   normalizeServiceSpec,
   normalizeTimeouts,
+  type NormalDestination,
   type NormalServiceKey,
+  type NormalServiceSpec,
 } from './validate.js';
 
 export type CommandAttributes = Attributes<(typeof commandTable)['fields']>;
@@ -80,7 +82,7 @@ export function wireOperation(op: Operation, keys: KeyCache, strict = true): Wir
     switch (op.op) {
       case 'add-service':
       case 'update-service': {
-        const s = normalizedServices.get(op.service) ?? normalizeServiceSpec(op.service, 'service', strict);
+        const s = (op as { [NORMAL_SERVICE]?: NormalServiceSpec })[NORMAL_SERVICE] ?? normalizeServiceSpec(op.service, 'service', strict);
         const add = op.op === 'add-service';
         return {
           cmd: add ? C.IPVS_CMD_NEW_SERVICE : C.IPVS_CMD_SET_SERVICE,
@@ -106,7 +108,7 @@ export function wireOperation(op: Operation, keys: KeyCache, strict = true): Wir
       case 'add-destination':
       case 'update-destination': {
         const k = keys.get(op.service);
-        const d = normalizedDestinations.get(op.destination) ?? normalizeDestination(op.destination, k.norm);
+        const d = (op as { [NORMAL_DESTINATION]?: NormalDestination })[NORMAL_DESTINATION] ?? normalizeDestination(op.destination, k.norm);
         const add = op.op === 'add-destination';
         return {
           cmd: add ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST,

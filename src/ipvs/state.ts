@@ -123,12 +123,19 @@ interface NormalServiceState {
 }
 
 /**
- * Normalised forms of the spec objects of the last normalised states, by
- * identity, so the batch path does not validate the same spec twice within
- * one apply (it runs synchronously right after the plan).
+ * Operations made by a plan carry the normalised forms of their specs under
+ * these symbols, so the batch path does not validate the same spec twice.
+ * (Symbol keys stay out of JSON and out of the public types.)
  */
-export const normalizedServices = new WeakMap<object, NormalServiceSpec>();
-export const normalizedDestinations = new WeakMap<object, NormalDestination>();
+export const NORMAL_SERVICE: unique symbol = Symbol('ipvs-ts normalised service');
+export const NORMAL_DESTINATION: unique symbol = Symbol('ipvs-ts normalised destination');
+
+/** Attach normalised forms to an operation. */
+function withNormal<T extends Operation>(op: T, service?: NormalServiceSpec, destination?: NormalDestination): T {
+  if (service) (op as Record<symbol, unknown>)[NORMAL_SERVICE] = service;
+  if (destination) (op as Record<symbol, unknown>)[NORMAL_DESTINATION] = destination;
+  return op;
+}
 
 /** A state checked and normalised. */
 export interface NormalState {
@@ -174,7 +181,6 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
       return;
     }
     const entry: NormalServiceState = { spec: s, norm, id, destinations: new Map() };
-    if (strict) normalizedServices.set(s, norm);
     out.services.set(id, entry);
     if (s.destinations !== undefined && !Array.isArray(s.destinations)) {
       problems.push(`${field}.destinations: must be an array`);
@@ -203,7 +209,6 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
         continue;
       }
       entry.destinations.set(did, { spec: d, norm: dn });
-      if (strict) normalizedDestinations.set(d, dn);
     }
   });
   if (state.timeouts !== undefined) {
@@ -327,19 +332,19 @@ export function diffStates(live: DesiredState, desired: DesiredState, removal: R
         if (removal === 'delete') ops.push({ op: 'delete-destination', service: key, destination: { address: hd.norm.address, port: hd.norm.port }, before: hd.spec });
         else quiesce(key, hd);
       } else if (destinationChanged(wd.norm, hd.norm)) {
-        ops.push({ op: 'update-destination', service: key, destination: wd.spec, before: hd.spec });
+        ops.push(withNormal({ op: 'update-destination', service: key, destination: wd.spec, before: hd.spec }, undefined, wd.norm));
       }
     }
-    if (serviceChanged(w.norm, h.norm)) ops.push({ op: 'update-service', service: stripDestinations(w.spec, w.norm), before: stripDestinations(h.spec) });
+    if (serviceChanged(w.norm, h.norm)) ops.push(withNormal({ op: 'update-service', service: stripDestinations(w.spec), before: stripDestinations(h.spec) }, w.norm));
     for (const [did, wd] of w.destinations) {
-      if (!h.destinations.has(did)) ops.push({ op: 'add-destination', service: key, destination: wd.spec });
+      if (!h.destinations.has(did)) ops.push(withNormal({ op: 'add-destination', service: key, destination: wd.spec }, undefined, wd.norm));
     }
   }
   for (const [id, w] of want.services) {
     if (have.services.has(id)) continue;
-    ops.push({ op: 'add-service', service: stripDestinations(w.spec, w.norm) });
+    ops.push(withNormal({ op: 'add-service', service: stripDestinations(w.spec) }, w.norm));
     const key = keyFor(id, w.spec);
-    for (const wd of w.destinations.values()) ops.push({ op: 'add-destination', service: key, destination: wd.spec });
+    for (const wd of w.destinations.values()) ops.push(withNormal({ op: 'add-destination', service: key, destination: wd.spec }, undefined, wd.norm));
   }
   if (want.timeouts && have.timeouts) {
     const t: Partial<Timeouts> = {};
@@ -360,9 +365,8 @@ export function diffStates(live: DesiredState, desired: DesiredState, removal: R
   return { operations, ...summarize(operations) };
 }
 
-function stripDestinations(s: ServiceSpec | ServiceState, norm?: NormalServiceSpec): ServiceSpec {
+function stripDestinations(s: ServiceSpec | ServiceState): ServiceSpec {
   const { destinations: _d, ...rest } = s as ServiceState;
-  if (norm) normalizedServices.set(rest, norm);
   return rest;
 }
 
