@@ -489,7 +489,7 @@ export class Ipvs {
     const commands = parseRules(text);
     const wire = wireRuleCommands(commands);
     const before = options.atomic === false ? undefined : await this.snapshot(options.signal ? { signal: options.signal } : undefined);
-    const outcome = await this.sendBulk(wire.length, (i) => wire[i]!, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const outcome = await this.sendBulk(wire.length, (i) => wire[i]!, (i) => wire[i]!.cmd === C.IPVS_CMD_DEL_DAEMON, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     if (!outcome.failure && !outcome.aborted) return;
     const restored = before ? await this.rollback(before) : { ok: false, error: new Error('atomic: false') };
     throw applyError(commands.length, (i) => `line ${commands[i]!.line}: ${commands[i]!.op}`, outcome, restored.ok, restored.error, 'restore');
@@ -562,7 +562,7 @@ export class Ipvs {
     // Messages are built as they are sent (the plan was validated whole above),
     // so memory does not hold a second copy of a large state.
     const keys = new KeyCache();
-    const outcome = await this.sendBulk(operations.length, (i) => wireOperation(operations[i]!, keys), {
+    const outcome = await this.sendBulk(operations.length, (i) => wireOperation(operations[i]!, keys), (i) => operations[i]!.op === 'stop-daemon', {
       stopOnError: true,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -582,7 +582,7 @@ export class Ipvs {
         const plan = diffStates(restrictTo(live, before), before, 'delete');
         if (plan.operations.length === 0) return { ok: true };
         const keys = new KeyCache();
-        await this.sendBulk(plan.operations.length, (i) => wireOperation(plan.operations[i]!, keys), { stopOnError: false });
+        await this.sendBulk(plan.operations.length, (i) => wireOperation(plan.operations[i]!, keys), (i) => plan.operations[i]!.op === 'stop-daemon', { stopOnError: false });
       }
       const live = await this.snapshot();
       return diffStates(restrictTo(live, before), before, 'delete').operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
@@ -599,26 +599,58 @@ export class Ipvs {
   private async sendBulk(
     count: number,
     wireAt: (index: number) => WireOperation,
+    isStopDaemon: (index: number) => boolean,
     options: { stopOnError: boolean; signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void },
   ): Promise<RunOutcome> {
-    const outcome = await this.genl.conn.requestBatch(
-      this.family.id,
-      count,
-      (i, w) => {
-        const o = wireAt(i);
-        writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
-        encodeAttributes(w, commandTable, o.attrs);
-      },
-      {
-        stopOnError: options.stopOnError,
-        operation: 'batch',
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress ? { onProgress: (done: number, total: number) => options.onProgress!({ done, total }) } : {}),
-      },
-    );
-    const first = outcome.errors[0];
-    const result: RunOutcome = { applied: outcome.succeeded, aborted: outcome.stopped && !first };
-    if (first) result.failure = { index: first.index, error: toIpvsError(first.error, wireAt(first.index).context()) };
+    // DEL_DAEMON cannot end a send: when it races the daemon thread's start the
+    // kernel answers nothing at all (see stopDaemon). So the run is cut into
+    // batches at each DEL_DAEMON, and those go through stopDaemon's confirmed path.
+    const result: RunOutcome = { applied: 0, aborted: false };
+    let start = 0;
+    while (start < count) {
+      let end = start;
+      while (end < count && !isStopDaemon(end)) end++;
+      if (end > start) {
+        const base = start;
+        const outcome = await this.genl.conn.requestBatch(
+          this.family.id,
+          end - start,
+          (i, w) => {
+            const o = wireAt(base + i);
+            writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
+            encodeAttributes(w, commandTable, o.attrs);
+          },
+          {
+            stopOnError: options.stopOnError,
+            operation: 'batch',
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.onProgress ? { onProgress: (done: number) => options.onProgress!({ done: base + done, total: count }) } : {}),
+          },
+        );
+        result.applied += outcome.succeeded;
+        const first = outcome.errors[0];
+        if (first && !result.failure) result.failure = { index: base + first.index, error: toIpvsError(first.error, wireAt(base + first.index).context()) };
+        if (outcome.stopped && !first) result.aborted = true;
+        if (result.aborted || (result.failure && options.stopOnError)) return result;
+      }
+      if (end < count) {
+        if (options.signal?.aborted) {
+          result.aborted = true;
+          return result;
+        }
+        const o = wireAt(end);
+        const state = o.attrs.daemon?.state === C.IP_VS_STATE_BACKUP ? 'backup' : 'master';
+        try {
+          await this.stopDaemon(state);
+          result.applied++;
+        } catch (e) {
+          if (!result.failure) result.failure = { index: end, error: e };
+          if (options.stopOnError) return result;
+        }
+        options.onProgress?.({ done: end + 1, total: count });
+      }
+      start = end + 1;
+    }
     return result;
   }
 

@@ -644,6 +644,11 @@ describe('Ipvs client → ipvsadm: sync daemons', () => {
     expect(daemonLines()).toEqual(['backup sync daemon (mcast=lan0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)']);
     await ipvs.restore('--stop-daemon backup\n', { signal: AbortSignal.timeout(10_000) });
     expect(daemonLines()).toEqual([]);
+    // A stop that ends the rules, right after its start (the case with no answer from the kernel).
+    for (let i = 0; i < 4; i++) {
+      await ipvs.restore('--start-daemon master --mcast-interface lan0\n--stop-daemon master\n', { signal: AbortSignal.timeout(10_000) });
+      expect(daemonLines()).toEqual([]);
+    }
   });
 
   it('rejects a daemon on a missing interface with ENODEV naming it', async () => {
