@@ -2,6 +2,7 @@
  * The Ipvs client: every IPVS generic-netlink command, typed.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { NetlinkError } from '../errors.js';
 import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
@@ -507,15 +508,31 @@ export class Ipvs {
    * ```
    */
   async snapshot(options?: CallOptions): Promise<DesiredState> {
-    const [services, timeouts, daemons] = await Promise.all([this.listServiceConfigs(options), this.getTimeouts(options), this.listDaemons(options)]);
-    // All destination dumps are requested at once; the connection runs them
-    // back to back (one socket runs one dump at a time).
-    const dests = await Promise.all(services.map((s) => this.listDestinationsOf(s, options, false)));
-    return {
-      services: services.map((s, i) => ({ ...serviceSpecOf(s), destinations: dests[i]!.map(destinationSpecOf) })),
-      timeouts,
-      daemons: daemons.map(daemonSpecOf),
-    };
+    // The dumps below are all pending at once, one abort listener each: they
+    // listen to an inner signal, so the caller's gets one listener (Node warns
+    // of a leak past 10 listeners on one signal).
+    const outer = options?.signal;
+    let onAbort: (() => void) | undefined;
+    if (outer && !outer.aborted) {
+      const inner = new AbortController();
+      setMaxListeners(0, inner.signal);
+      onAbort = () => inner.abort(outer.reason);
+      outer.addEventListener('abort', onAbort, { once: true });
+      options = { ...options, signal: inner.signal };
+    }
+    try {
+      const [services, timeouts, daemons] = await Promise.all([this.listServiceConfigs(options), this.getTimeouts(options), this.listDaemons(options)]);
+      // All destination dumps are requested at once; the connection runs them
+      // back to back (one socket runs one dump at a time).
+      const dests = await Promise.all(services.map((s) => this.listDestinationsOf(s, options, false)));
+      return {
+        services: services.map((s, i) => ({ ...serviceSpecOf(s), destinations: dests[i]!.map(destinationSpecOf) })),
+        timeouts,
+        daemons: daemons.map(daemonSpecOf),
+      };
+    } finally {
+      if (outer && onAbort) outer.removeEventListener('abort', onAbort);
+    }
   }
 
   /**

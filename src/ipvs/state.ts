@@ -156,13 +156,16 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
   const strict = what !== 'live';
   const problems: string[] = [];
   let firstField: string | undefined;
-  const attempt = <T>(fn: () => T): T | undefined => {
+  // `prefix` rewrites the field path the validator gives (e.g. `daemon.state`)
+  // into one within the state (e.g. `desired.daemons[1].state`).
+  const attempt = <T>(fn: () => T, prefix?: [RegExp, string]): T | undefined => {
     try {
       return fn();
     } catch (e) {
       if (!(e instanceof InvalidArgumentError)) throw e;
-      problems.push(...e.problems);
-      firstField ??= e.field;
+      const fix = (f: string) => (prefix ? f.replace(prefix[0], prefix[1]) : f);
+      problems.push(...e.problems.map(fix));
+      firstField ??= fix(e.field);
       return undefined;
     }
   };
@@ -212,7 +215,7 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
     }
   });
   if (state.timeouts !== undefined) {
-    const t = attempt(() => normalizeTimeouts(state.timeouts!));
+    const t = attempt(() => normalizeTimeouts(state.timeouts!), [/^timeouts/, `${what}.timeouts`]);
     if (t) out.timeouts = { tcp: t.tcp ?? 0, tcpFin: t.tcpFin ?? 0, udp: t.udp ?? 0 };
   }
   if (state.daemons !== undefined) {
@@ -222,7 +225,7 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
       firstField ??= `${what}.daemons`;
     } else {
       state.daemons.forEach((d, i) => {
-        const n = attempt(() => normalizeDaemon(d));
+        const n = attempt(() => normalizeDaemon(d), [/^daemon/, `${what}.daemons[${i}]`]);
         if (!n) return;
         if (out.daemons!.has(n.state)) {
           problems.push(`${what}.daemons[${i}]: a second ${d.state} daemon`);
@@ -397,7 +400,8 @@ export function describeOperation(o: Operation): string {
       return `service ${JSON.stringify(k)}`;
     }
   };
-  const dst = (d: DestinationKey) => `destination ${d.address}${d.port !== undefined ? `:${d.port}` : ''}`;
+  const dst = (d: DestinationKey) =>
+    `destination ${d.port === undefined ? d.address : formatAddressPort(d.address, typeof d.address === 'string' && d.address.includes(':') ? 'ipv6' : 'ipv4', d.port)}`;
   switch (o.op) {
     case 'add-service': return `add ${svc(o.service)}`;
     case 'update-service': return `update ${svc(o.service)}`;

@@ -471,7 +471,12 @@ export class Conn {
       this.batchOutstanding++;
       b.outstanding++;
     }
-    if (chunk.n === 0) return 0;
+    if (chunk.n === 0) {
+      // Nothing went out (an empty batch, or every message left failed to encode):
+      // no answer will come to settle the batch, so settle it here if it is complete.
+      if (b.outstanding === 0) queueMicrotask(() => this.settleBatch(b));
+      return 0;
+    }
     w.patchU16(lastStart + 6, NLM_F_REQUEST | NLM_F_ACK);
     this.activeChunks.push(chunk);
     return chunk.n;
