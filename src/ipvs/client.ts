@@ -16,6 +16,8 @@ import {
   destinationAttributes,
   destinationKeyAttributes,
   destinationOf,
+  normalDestinationOf,
+  normalServiceOf,
   serviceKeyAttributes,
   serviceOf,
   serviceSpecAttributes,
@@ -25,7 +27,7 @@ import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { KeyCache, wireOperation, wireRuleCommands, type WireOperation } from './bulk.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, normalizeState, serviceSpecOf, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -454,14 +456,29 @@ export class Ipvs {
   }
 
   /** Services without statistics (for snapshots). */
-  private async listServiceConfigs(options?: CallOptions): Promise<Service[]> {
+  /** Services without statistics, as specs with their normalised forms (for snapshots and plans). */
+  private async listLiveServices(options?: CallOptions): Promise<LiveService[]> {
     const replies = await this.command(C.IPVS_CMD_GET_SERVICE, {}, { operation: 'snapshot', kind: 'service' }, options, true);
-    const out: Service[] = [];
+    const out: LiveService[] = [];
     for (const m of replies) {
-      const s = decodeGenlAttributes(commandConfigTable, m).service;
-      if (s) out.push(serviceOf(s));
+      const a = decodeGenlAttributes(commandConfigTable, m).service;
+      if (!a) continue;
+      const s = serviceOf(a);
+      out.push({ spec: serviceSpecOf(s), norm: normalServiceOf(a, s), destinations: [] });
     }
     return out;
+  }
+
+  /** Fill in the destinations of a live service (without statistics). */
+  private async listLiveDestinations(s: LiveService, options?: CallOptions): Promise<void> {
+    const k = s.norm;
+    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true);
+    for (const m of replies) {
+      const a = decodeGenlAttributes(commandConfigTable, m).destination;
+      if (!a) continue;
+      const d = destinationOf(a, k.family);
+      s.destinations.push({ spec: destinationSpecOf(d), norm: normalDestinationOf(a, d) });
+    }
   }
 
   private async listDestinationsOf(s: Service, options?: CallOptions, withStats = true): Promise<Destination[]> {
@@ -508,6 +525,11 @@ export class Ipvs {
    * ```
    */
   async snapshot(options?: CallOptions): Promise<DesiredState> {
+    return (await this.readLive(options)).state;
+  }
+
+  /** The live table as a state and its normalised form (for plans). */
+  private async readLive(options?: CallOptions): Promise<{ state: DesiredState; normal: NormalState }> {
     // The dumps below are all pending at once, one abort listener each: they
     // listen to an inner signal, so the caller's gets one listener (Node warns
     // of a leak past 10 listeners on one signal).
@@ -521,15 +543,11 @@ export class Ipvs {
       options = { ...options, signal: inner.signal };
     }
     try {
-      const [services, timeouts, daemons] = await Promise.all([this.listServiceConfigs(options), this.getTimeouts(options), this.listDaemons(options)]);
+      const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
       // All destination dumps are requested at once; the connection runs them
       // back to back (one socket runs one dump at a time).
-      const dests = await Promise.all(services.map((s) => this.listDestinationsOf(s, options, false)));
-      return {
-        services: services.map((s, i) => ({ ...serviceSpecOf(s), destinations: dests[i]!.map(destinationSpecOf) })),
-        timeouts,
-        daemons: daemons.map(daemonSpecOf),
-      };
+      await Promise.all(services.map((s) => this.listLiveDestinations(s, options)));
+      return liveState(services, timeouts, daemons.map(daemonSpecOf));
     } finally {
       if (outer && onAbort) outer.removeEventListener('abort', onAbort);
     }
@@ -546,9 +564,9 @@ export class Ipvs {
    * ```
    */
   async plan(desired: DesiredState, options: CallOptions & { removal?: Removal } = {}): Promise<Plan> {
-    normalizeState(desired);
-    const live = await this.snapshot(options);
-    return diffStates(restrictTo(live, desired), desired, options.removal ?? 'delete');
+    const want = normalizeState(desired);
+    const live = await this.readLive(options);
+    return diffStates(live.state, desired, options.removal ?? 'delete', want, live.normal);
   }
 
   /**
@@ -569,8 +587,8 @@ export class Ipvs {
     // Checked whole before anything is read or sent; applied as it was at this call.
     const want = normalizeState(desired);
     const callOpts: CallOptions | undefined = options.signal ? { signal: options.signal } : undefined;
-    const live = await this.snapshot(callOpts);
-    const plan = diffStates(restrictTo(live, desired), desired, options.removal ?? 'delete', want);
+    const live = await this.readLive(callOpts);
+    const plan = diffStates(live.state, desired, options.removal ?? 'delete', want, live.normal);
     const { operations } = plan;
     const summary = { counts: plan.counts, summary: plan.summary };
     if (options.dryRun || operations.length === 0) {
@@ -587,22 +605,25 @@ export class Ipvs {
     if (!outcome.failure && !outcome.aborted) {
       return { applied: outcome.applied, plan: summary, operations, durationMs: performance.now() - started, dryRun: false };
     }
-    const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(live, desired));
+    const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(live.state, desired));
     throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, restored.ok, restored.error, 'apply');
   }
 
   /** Put the table back to `before` (no signal: a rollback must not be cut short). */
   private async rollback(before: DesiredState): Promise<{ ok: boolean; error?: unknown }> {
     try {
+      // What was there before is taken as it was, even where it holds what this
+      // library would not write itself (e.g. a mask set by another tool).
+      const want = normalizeState(before, 'live');
       for (let attempt = 0; attempt < 3; attempt++) {
-        const live = await this.snapshot();
-        const plan = diffStates(restrictTo(live, before), before, 'delete');
+        const live = await this.readLive();
+        const plan = diffStates(live.state, before, 'delete', want, live.normal);
         if (plan.operations.length === 0) return { ok: true };
         const keys = new KeyCache();
         await this.sendBulk(plan.operations.length, (i) => wireOperation(plan.operations[i]!, keys), (i) => plan.operations[i]!.op === 'stop-daemon', { stopOnError: false });
       }
-      const live = await this.snapshot();
-      return diffStates(restrictTo(live, before), before, 'delete').operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
+      const live = await this.readLive();
+      return diffStates(live.state, before, 'delete', want, live.normal).operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
     } catch (error) {
       return { ok: false, error };
     }

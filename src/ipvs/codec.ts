@@ -10,6 +10,7 @@ import { bytesToAddress, type Family } from './address.js';
 import type { daemonTable, destinationTable, serviceTable, stats64Table, statsTable } from './attributes.js';
 import * as C from './constants.js';
 import type { NormalDaemon, NormalDestination, NormalServiceKey, NormalServiceSpec } from './validate.js';
+import { netmaskBytes } from './validate.js';
 import { FORWARD_METHODS, PROTOCOLS, TUNNEL_CHECKSUMS, TUNNEL_TYPES, prefixMask } from './validate.js';
 import type { Daemon, Destination, ForwardMethod, Protocol, SchedulerFlag, Service, Stats, TunnelSpec } from './types.js';
 
@@ -239,4 +240,54 @@ export function daemonOf(a: DaemonAttrs): Daemon {
   if (a.port !== undefined) d.multicastPort = a.port;
   if (a.ttl !== undefined) d.multicastTtl = a.ttl;
   return d;
+}
+
+// ---- normalised forms straight from replies (live tables in plans) ----
+
+/**
+ * The normalised form of a service as the kernel reports it, built from the
+ * reply's raw attributes (no text round trip). Fields a spec would not carry
+ * (timeout and mask of a service that is not persistent) take the values
+ * normalisation gives a spec.
+ */
+export function normalServiceOf(a: ServiceAttrs, s: Service): NormalServiceSpec {
+  const persistent = (s.flags & C.IP_VS_SVC_F_PERSISTENT) !== 0;
+  const af = s.family === 'ipv4' ? C.AF_INET : C.AF_INET6;
+  const n: NormalServiceSpec = {
+    family: s.family,
+    af,
+    scheduler: s.scheduler,
+    flags: s.flags & (C.IP_VS_SVC_F_PERSISTENT | C.IP_VS_SVC_F_ONEPACKET | C.IP_VS_SVC_F_SCHED1 | C.IP_VS_SVC_F_SCHED2 | C.IP_VS_SVC_F_SCHED3),
+    timeout: persistent ? (a.timeout ?? 0) : 0,
+    netmask: persistent && a.netmask && a.netmask.length === 4 ? a.netmask : netmaskBytes(s.family === 'ipv4' ? 32 : 128, s.family),
+  };
+  if ('fwmark' in s) n.fwmark = s.fwmark;
+  else {
+    n.protocol = s.protocol;
+    n.address = s.address;
+    n.addressBytes = a.address!;
+    n.port = s.port;
+  }
+  if (s.persistenceEngine) n.persistenceEngine = s.persistenceEngine;
+  return n;
+}
+
+/** The normalised form of a destination as the kernel reports it (see {@link normalServiceOf}). */
+export function normalDestinationOf(a: DestinationAttrs, d: Destination): NormalDestination {
+  const forward = (a.forward ?? 0) & C.IP_VS_CONN_F_FWD_MASK;
+  const tunnel = forward === C.IP_VS_CONN_F_TUNNEL && d.tunnel !== undefined;
+  return {
+    family: d.family,
+    af: d.family === 'ipv4' ? C.AF_INET : C.AF_INET6,
+    address: d.address,
+    addressBytes: a.address!,
+    port: d.port,
+    forward,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    tunnelType: tunnel ? (a.tunnelType ?? 0) : 0,
+    tunnelPort: tunnel && d.tunnel!.type === 'gue' ? (a.tunnelPort ?? 0) : 0,
+    tunnelFlags: tunnel ? (a.tunnelFlags ?? 0) : 0,
+  };
 }

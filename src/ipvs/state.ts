@@ -115,7 +115,8 @@ export function daemonSpecOf(d: Daemon): DaemonSpec {
 
 // ---------------------------------------------------------------- validation
 
-interface NormalServiceState {
+/** One service of a normalised state. */
+export interface NormalServiceState {
   spec: ServiceSpec;
   norm: NormalServiceSpec;
   id: string;
@@ -297,9 +298,15 @@ const ORDER: Operation['op'][] = [
  * With `removal: 'quiesce'`, destinations that should go get weight 0, and
  * services that should go keep existing with all their destinations at weight 0.
  */
-export function diffStates(live: DesiredState, desired: DesiredState, removal: Removal = 'delete', normalizedDesired?: NormalState): Plan {
+export function diffStates(
+  live: DesiredState,
+  desired: DesiredState,
+  removal: Removal = 'delete',
+  normalizedDesired?: NormalState,
+  normalizedLive?: NormalState,
+): Plan {
   const want = normalizedDesired ?? normalizeState(desired);
-  const have = normalizeState(live, 'live');
+  const have = normalizedLive ?? normalizeState(live, 'live');
   const ops: Operation[] = [];
   const quiesce = (svc: ServiceKey, d: { spec: DestinationSpec; norm: NormalDestination }) => {
     if (d.norm.weight === 0) return;
@@ -413,4 +420,38 @@ export function describeOperation(o: Operation): string {
     case 'start-daemon': return `start sync daemon ${o.daemon.state}`;
     case 'stop-daemon': return `stop sync daemon ${o.state}`;
   }
+}
+
+/** A live service read from the kernel, with its normalised form. */
+export interface LiveService {
+  spec: ServiceSpec;
+  norm: NormalServiceSpec;
+  destinations: { spec: DestinationSpec; norm: NormalDestination }[];
+}
+
+/**
+ * A live table as a {@link DesiredState} and its normalised form at once,
+ * from forms built straight from the kernel's replies: a plan against the
+ * live table then does not parse and check it again.
+ */
+export function liveState(services: LiveService[], timeouts: Timeouts, daemons: DaemonSpec[]): { state: DesiredState; normal: NormalState } {
+  const normal: NormalState = { services: new Map(), timeouts, daemons: new Map() };
+  const state: DesiredState = { services: [], timeouts, daemons };
+  for (const s of services) {
+    const destinations: DestinationSpec[] = [];
+    const byId = new Map<string, { spec: DestinationSpec; norm: NormalDestination }>();
+    for (const d of s.destinations) {
+      destinations.push(d.spec);
+      byId.set(destId(d.norm), d);
+    }
+    const full: ServiceState = { ...s.spec, destinations };
+    state.services.push(full);
+    const id = describeService(s.norm);
+    normal.services.set(id, { spec: full, norm: s.norm, id, destinations: byId });
+  }
+  for (const d of daemons) {
+    const n = normalizeDaemon(d);
+    normal.daemons!.set(n.state, { spec: d, norm: n });
+  }
+  return { state, normal };
 }
