@@ -7,6 +7,7 @@
       "sources": [
         "src/addon.cc",
         "src/errors.cc",
+        "src/file.cc",
         "src/netns.cc",
         "src/socket.cc"
       ],

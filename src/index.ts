@@ -51,3 +51,4 @@ export {
 export { Conn, type BatchOptions, type BatchOutcome, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
 export { GenlConn, type GenlFamily, type GenlMessage } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';
+export * from './system/index.js';

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "errors.h"
+#include "file.h"
 #include "netns.h"
 #include "socket.h"
 
@@ -48,6 +49,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ipvs_ts::Socket::Init(env);
   exports.Set("open", Napi::Function::New<ipvs_ts::Open>(env, "open"));
+  exports.Set("openFile", Napi::Function::New<ipvs_ts::OpenFile>(env, "openFile"));
   return exports;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <system_error>
 #include <thread>
 
@@ -29,8 +30,8 @@ int CreateSocket(int domain, int type, int protocol, SysError* error) {
   return fd;
 }
 
-int CreateSocketInNetns(const std::string& netns_path, int domain, int type, int protocol,
-                        SysError* error) {
+int RunInNetns(const std::string& netns_path, const std::function<int(SysError*)>& body,
+               SysError* error) {
   int ns_fd;
   do {
     ns_fd = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -47,7 +48,8 @@ int CreateSocketInNetns(const std::string& netns_path, int domain, int type, int
   SysError thread_error;
   try {
     // The thread is created, switched into the namespace, and discarded. Only the
-    // socket escapes it: sockets stay bound to the namespace they were created in.
+    // descriptor escapes it: sockets stay bound to the namespace they were created
+    // in, and a /proc/sys/net file to the namespace it was opened in.
     std::thread worker([&]() {
       if (setns(ns_fd, CLONE_NEWNET) != 0) {
         thread_error.err = errno;
@@ -56,7 +58,7 @@ int CreateSocketInNetns(const std::string& netns_path, int domain, int type, int
         thread_error.path = netns_path;
         return;
       }
-      fd = CreateSocket(domain, type, protocol, &thread_error);
+      fd = body(&thread_error);
     });
     worker.join();
   } catch (const std::system_error& e) {
@@ -68,13 +70,19 @@ int CreateSocketInNetns(const std::string& netns_path, int domain, int type, int
 
   if (fd < 0) {
     *error = thread_error;
-    if (error->err == 0) {  // defensive: never report success without a socket
+    if (error->err == 0) {  // defensive: never report success without a descriptor
       error->err = EIO;
-      error->syscall = "socket";
+      error->syscall = "setns";
     }
     return -1;
   }
   return fd;
+}
+
+int CreateSocketInNetns(const std::string& netns_path, int domain, int type, int protocol,
+                        SysError* error) {
+  return RunInNetns(
+      netns_path, [&](SysError* e) { return CreateSocket(domain, type, protocol, e); }, error);
 }
 
 }  // namespace ipvs_ts

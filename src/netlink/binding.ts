@@ -73,6 +73,8 @@ export interface NativeSocket {
 /** Shape of the compiled addon's exports. */
 export interface NativeAddon {
   open(domain: number, type: number, protocol: number, netns?: string): NativeSocket;
+  /** open(2) with O_CLOEXEC added, inside `netns` when given; returns the descriptor. */
+  openFile(path: string, flags: number, netns?: string): number;
 }
 
 let addon: NativeAddon | undefined;
@@ -104,4 +106,27 @@ function loadAddon(): NativeAddon {
  */
 export function openSocket(domain: number, type: number, protocol: number, options: OpenSocketOptions = {}): NativeSocket {
   return loadAddon().open(domain, type, protocol, options.netns);
+}
+
+/** Options for {@link openFile}. */
+export interface OpenFileOptions {
+  /**
+   * Path of a network namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`).
+   * The file is opened on a short-lived native thread that first joins that
+   * namespace; the Node.js main thread never changes namespace. This matters for
+   * `/proc/sys/net/...`, whose entries belong to the network namespace of the
+   * thread that opens them, for as long as the descriptor stays open.
+   */
+  netns?: string;
+}
+
+/**
+ * open(2) a file (always with O_CLOEXEC added) and return its descriptor, for use
+ * with `node:fs` `readSync`/`writeSync`/`closeSync`. The caller owns the descriptor.
+ * Failures throw an `Error` with `errno`, `code`, `syscall` (`'open'`, `'setns'`) and `path`.
+ * @param path file to open
+ * @param flags open(2) flags, e.g. `fs.constants.O_RDONLY`
+ */
+export function openFile(path: string, flags: number, options: OpenFileOptions = {}): number {
+  return loadAddon().openFile(path, flags, options.netns);
 }

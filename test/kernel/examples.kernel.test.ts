@@ -30,4 +30,22 @@ describe('examples', () => {
     const web = json.services.find((s: { port: number }) => s.port === 80);
     expect(web.destinations.find((d: { address: string }) => d.address === '10.0.1.2').weight).toBe(0);
   });
+
+  it('dr-realserver applies the real-server profile, verifies it and reverts it', () => {
+    const out = example('dr-realserver');
+    expect(out).toContain('plan: 4 sysctls to set; 1 address to add');
+    expect(out).toContain('net.ipv4.conf.all.arp_ignore: 0 -> 1');
+    expect(out).toContain('verify after apply: {"ok":true,"problems":[]}');
+    expect(out).toContain('inet 10.10.0.100/32 scope global lo');
+    expect(out).toMatch(/verify after revert: \{"ok":false,"problems":\[.*"10\.10\.0\.100\/32 is not on lo"\]\}/);
+  });
+
+  it('nat-director puts the VIP up and announced, builds the NAT service, and takes it all down', () => {
+    const out = example('nat-director');
+    expect(out).toContain('host: 1 sysctl to set; 1 address to add; 1 address to announce');
+    expect(out).toContain('verify: {"ok":true,"problems":[]}');
+    expect(out).toMatch(/neighbour sees: 10\.20\.0\.100 dev eth0 lladdr [0-9a-f:]{17}/);
+    expect(out).toContain('-A -t 10.20.0.100:80 -s wlc\n-a -t 10.20.0.100:80 -r 10.20.1.11:80 -m -w 1\n');
+    expect(out).toContain('after revert: {"ok":false,"problems":["net.ipv4.ip_forward is 0, should be 1","10.20.0.100/32 is not on eth0"]}');
+  });
 });
