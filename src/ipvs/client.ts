@@ -470,14 +470,14 @@ export class Ipvs {
   }
 
   /** Fill in the destinations of a live service (without statistics). */
-  private async listLiveDestinations(s: LiveService, options?: CallOptions): Promise<void> {
+  private async listLiveDestinations(s: LiveService, options: CallOptions | undefined, withNormal: boolean): Promise<void> {
     const k = s.norm;
     const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true);
     for (const m of replies) {
       const a = decodeGenlAttributes(commandConfigTable, m).destination;
       if (!a) continue;
       const d = destinationOf(a, k.family);
-      s.destinations.push({ spec: destinationSpecOf(d), norm: normalDestinationOf(a, d) });
+      s.destinations.push(withNormal ? { spec: destinationSpecOf(d), norm: normalDestinationOf(a, d) } : { spec: destinationSpecOf(d) });
     }
   }
 
@@ -525,11 +525,11 @@ export class Ipvs {
    * ```
    */
   async snapshot(options?: CallOptions): Promise<DesiredState> {
-    return (await this.readLive(options)).state;
+    return (await this.readLive(options, false)).state;
   }
 
   /** The live table as a state and its normalised form (for plans). */
-  private async readLive(options?: CallOptions): Promise<{ state: DesiredState; normal: NormalState }> {
+  private async readLive(options?: CallOptions, withNormal = true): Promise<{ state: DesiredState; normal: NormalState }> {
     // The dumps below are all pending at once, one abort listener each: they
     // listen to an inner signal, so the caller's gets one listener (Node warns
     // of a leak past 10 listeners on one signal).
@@ -546,7 +546,7 @@ export class Ipvs {
       const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
       // All destination dumps are requested at once; the connection runs them
       // back to back (one socket runs one dump at a time).
-      await Promise.all(services.map((s) => this.listLiveDestinations(s, options)));
+      await Promise.all(services.map((s) => this.listLiveDestinations(s, options, withNormal)));
       return liveState(services, timeouts, daemons.map(daemonSpecOf));
     } finally {
       if (outer && onAbort) outer.removeEventListener('abort', onAbort);

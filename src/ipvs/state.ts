@@ -426,7 +426,8 @@ export function describeOperation(o: Operation): string {
 export interface LiveService {
   spec: ServiceSpec;
   norm: NormalServiceSpec;
-  destinations: { spec: DestinationSpec; norm: NormalDestination }[];
+  /** `norm` is left out when only the state is wanted (a snapshot). */
+  destinations: { spec: DestinationSpec; norm?: NormalDestination }[];
 }
 
 /**
@@ -442,7 +443,7 @@ export function liveState(services: LiveService[], timeouts: Timeouts, daemons: 
     const byId = new Map<string, { spec: DestinationSpec; norm: NormalDestination }>();
     for (const d of s.destinations) {
       destinations.push(d.spec);
-      byId.set(destId(d.norm), d);
+      if (d.norm) byId.set(destId(d.norm), d as { spec: DestinationSpec; norm: NormalDestination });
     }
     const full: ServiceState = { ...s.spec, destinations };
     state.services.push(full);
