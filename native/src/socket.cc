@@ -161,6 +161,25 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
+// One non-blocking recvmsg into the receive buffer (EINTR retried). MSG_TRUNC
+// makes the kernel return the real datagram length even when it did not fit;
+// `truncated` says so. Returns -1 with errno set on failure.
+ssize_t Socket::RecvDatagram(bool* truncated) {
+  iovec iov;
+  iov.iov_base = recv_buffer_.get();
+  iov.iov_len = kRecvBufferSize;
+  msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n;
+  do {
+    n = recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  *truncated = n >= 0 && (static_cast<size_t>(n) > kRecvBufferSize || (msg.msg_flags & MSG_TRUNC) != 0);
+  return n;
+}
+
 // receive(max?): read what is already queued, right now, without waiting for the
 // poll: up to max (at most kRecvBudget) datagrams until EAGAIN. The kernel answers most
 // netlink requests inside the send() call, so reading straight after a send
@@ -176,19 +195,10 @@ Napi::Value Socket::Receive(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t count = 0;
   for (int i = 0; i < budget; ++i) {
-    iovec iov;
-    iov.iov_base = recv_buffer_.get();
-    iov.iov_len = kRecvBufferSize;
-    msghdr msg;
-    std::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t n;
-    do {
-      n = recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    bool truncated = false;
+    ssize_t n = RecvDatagram(&truncated);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0 || static_cast<size_t>(n) > kRecvBufferSize || (msg.msg_flags & MSG_TRUNC) != 0) {
+    if (n < 0 || truncated) {
       Napi::Error error = n < 0 ? ErrnoError(env, errno, "recvmsg")
                                 : ErrnoError(env, EMSGSIZE, "recvmsg", "",
                                              "datagram of " + std::to_string(n) + " bytes truncated to the " +
@@ -343,18 +353,8 @@ bool Socket::ReadBatch(Napi::Env env, Napi::Object self) {
   batch.reserve(kRecvBudget);
   bool error_delivered = false;
   for (int i = 0; i < kRecvBudget && fd_ >= 0; ++i) {
-    iovec iov;
-    iov.iov_base = recv_buffer_.get();
-    iov.iov_len = kRecvBufferSize;
-    msghdr msg;
-    std::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t n;
-    do {
-      // MSG_TRUNC: return the real datagram length even when it did not fit.
-      n = recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    bool truncated = false;
+    ssize_t n = RecvDatagram(&truncated);
 
     if (n < 0) {
       int err = errno;
@@ -365,7 +365,7 @@ bool Socket::ReadBatch(Napi::Env env, Napi::Object self) {
       error_delivered = true;
       break;  // the poll fires again if more is pending
     }
-    if (static_cast<size_t>(n) > kRecvBufferSize || (msg.msg_flags & MSG_TRUNC) != 0) {
+    if (truncated) {
       DeliverData(env, self, &batch);
       if (fd_ >= 0) {
         DeliverError(env, self,

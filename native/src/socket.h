@@ -60,6 +60,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg);
 
   void OnReadable(int status);
+  // One non-blocking recvmsg into recv_buffer_; sets *truncated when the datagram did not fit.
+  ssize_t RecvDatagram(bool* truncated);
   // Reads up to kRecvBudget datagrams; returns true if a receive error was delivered.
   bool ReadBatch(Napi::Env env, Napi::Object self);
   void DeliverData(Napi::Env env, Napi::Object self, std::vector<napi_value>* batch);
