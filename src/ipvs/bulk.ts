@@ -68,12 +68,6 @@ const destContext = (operation: string, k: NormalServiceKey, address: string, fa
   service: describeService(k),
 });
 
-/** Turn plan operations into messages (validating each). */
-export function wireOperations(ops: readonly Operation[]): WireOperation[] {
-  const keys = new KeyCache();
-  return ops.map((op) => wireOperation(op, keys));
-}
-
 /**
  * One plan operation as a message (validated). `strict: false` accepts what
  * ipvsadm accepts and prints (rules text): non-contiguous dotted IPv4 masks.

@@ -27,7 +27,7 @@ import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { KeyCache, wireOperation, wireRuleCommands, type WireOperation } from './bulk.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -314,12 +314,7 @@ export class Ipvs {
   async listDestinations(key: ServiceKey, options?: CallOptions): Promise<Destination[]> {
     const k = normalizeServiceKey(key);
     const name = describeService(k);
-    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'listDestinations', kind: 'service', service: name }, options, true);
-    const out: Destination[] = [];
-    for (const m of replies) {
-      const d = decodeGenlAttributes(commandTable, m).destination;
-      if (d) out.push(destinationOf(d, k.family));
-    }
+    const out = await this.dumpDestinations(k, 'listDestinations', options);
     // The kernel answers an unknown service with an empty dump; tell the two apart
     // (an unknown service then fails with ESRCH, reported as this operation's).
     if (out.length === 0) {
@@ -450,7 +445,7 @@ export class Ipvs {
   async save(options?: CallOptions): Promise<string> {
     const services = await this.listServices(options);
     const withDests = await Promise.all(
-      services.map(async (s) => ({ service: s, destinations: await this.listDestinationsOf(s, options) })),
+      services.map(async (s) => ({ service: s, destinations: await this.dumpDestinations(normalizeServiceKey(keyOf(s)), 'save', options) })),
     );
     return formatRules(withDests);
   }
@@ -481,12 +476,12 @@ export class Ipvs {
     }
   }
 
-  private async listDestinationsOf(s: Service, options?: CallOptions, withStats = true): Promise<Destination[]> {
-    const k = normalizeServiceKey('fwmark' in s ? { fwmark: s.fwmark, family: s.family } : { protocol: s.protocol, address: s.address, port: s.port });
-    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'save', kind: 'service', service: describeService(k) }, options, true);
+  /** The destinations of a service (one GET_DEST dump). */
+  private async dumpDestinations(k: NormalServiceKey, operation: string, options?: CallOptions): Promise<Destination[]> {
+    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation, kind: 'service', service: describeService(k) }, options, true);
     const out: Destination[] = [];
     for (const m of replies) {
-      const d = withStats ? decodeGenlAttributes(commandTable, m).destination : decodeGenlAttributes(commandConfigTable, m).destination;
+      const d = decodeGenlAttributes(commandTable, m).destination;
       if (d) out.push(destinationOf(d, k.family));
     }
     return out;
