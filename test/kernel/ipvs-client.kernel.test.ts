@@ -13,6 +13,7 @@ import {
   openIn,
   rejectionOf,
   saveLines,
+  useLbNetns,
   zeroStats,
 } from './ipvs-helpers.js';
 
@@ -23,13 +24,9 @@ const svc80 = { protocol: 'tcp', address: '192.0.2.10', port: 80 } as const;
 describe('Ipvs client → ipvsadm: services', () => {
   let ns: Netns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createLbNetns('ipvs-svc');
-    ipvs = await openIn(ns);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.destroy();
+  useLbNetns('ipvs-svc', (n, i) => {
+    ns = n;
+    ipvs = i;
   });
   beforeEach(async () => {
     await ipvs.flush();
@@ -295,13 +292,9 @@ describe('Ipvs client → ipvsadm: services', () => {
 describe('Ipvs client → ipvsadm: destinations', () => {
   let ns: Netns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createLbNetns('ipvs-dst');
-    ipvs = await openIn(ns);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.destroy();
+  useLbNetns('ipvs-dst', (n, i) => {
+    ns = n;
+    ipvs = i;
   });
   beforeEach(async () => {
     await ipvs.flush();
@@ -518,13 +511,9 @@ describe('Ipvs client → ipvsadm: destinations', () => {
 describe('Ipvs client → ipvsadm: timeouts', () => {
   let ns: Netns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createLbNetns('ipvs-tmo');
-    ipvs = await openIn(ns);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.destroy();
+  useLbNetns('ipvs-tmo', (n, i) => {
+    ns = n;
+    ipvs = i;
   });
 
   const shown = () => {

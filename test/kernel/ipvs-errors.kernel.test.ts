@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DaemonSpec, DestinationSpec, Ipvs, ServiceKey, ServiceSpec } from '../../src/index.js';
 import type { Netns } from './harness.js';
-import { createLbNetns, expectInvalid, expectIpvsError, failureOf, openIn, rejectionOf, saveLines, sendCounter, type SendCounter } from './ipvs-helpers.js';
+import { createLbNetns, expectInvalid, expectIpvsError, failureOf, openIn, rejectionOf, saveLines, sendCounter, type SendCounter, useLbNetns } from './ipvs-helpers.js';
 
 const svc = { protocol: 'tcp', address: '192.0.2.10', port: 80 } as const;
 const missing = { protocol: 'tcp', address: '192.0.2.99', port: 80 } as const;
@@ -13,13 +13,9 @@ const missing = { protocol: 'tcp', address: '192.0.2.99', port: 80 } as const;
 describe('kernel errors as IpvsError', () => {
   let ns: Netns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createLbNetns('ipvs-err');
-    ipvs = await openIn(ns);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.destroy();
+  useLbNetns('ipvs-err', (n, i) => {
+    ns = n;
+    ipvs = i;
   });
   beforeEach(async () => {
     await ipvs.flush();
@@ -202,13 +198,9 @@ describe('invalid input rejects before anything is sent', () => {
 describe('one handle, many concurrent callers', () => {
   let ns: Netns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createLbNetns('ipvs-conc');
-    ipvs = await openIn(ns);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.destroy();
+  useLbNetns('ipvs-conc', (n, i) => {
+    ns = n;
+    ipvs = i;
   });
 
   it('100 concurrent addService + addDestination pairs all land', async () => {

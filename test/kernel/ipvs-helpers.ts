@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Ipvs, IpvsError } from '../../src/index.js';
 import { nativeSocketFactory, type SocketFactory } from '../../src/netlink/conn.js';
@@ -66,6 +66,25 @@ export function sendCounter(): SendCounter {
 /** Opens the client in the namespace. */
 export function openIn(ns: Netns, socketFactory?: SocketFactory): Promise<Ipvs> {
   return Ipvs.open({ netns: ns.path, ...(socketFactory ? { socketFactory } : {}) });
+}
+
+/**
+ * For the describe block it is called in: a fresh namespace from createLbNetns
+ * and an Ipvs handle in it, made before its tests (handed over through `set`)
+ * and closed and deleted after them.
+ */
+export function useLbNetns(prefix: string, set: (ns: Netns, ipvs: Ipvs) => void): void {
+  let ns: Netns | undefined;
+  let ipvs: Ipvs | undefined;
+  beforeAll(async () => {
+    ns = createLbNetns(prefix);
+    ipvs = await openIn(ns);
+    set(ns, ipvs);
+  });
+  afterAll(async () => {
+    await ipvs?.close();
+    ns?.destroy();
+  });
 }
 
 /** The rejection of a promise (fails the test when it resolves). */
