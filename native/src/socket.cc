@@ -188,6 +188,8 @@ ssize_t Socket::RecvDatagram(bool* truncated) {
 Napi::Value Socket::Receive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env, "recvmsg");
+  // receive() may come before start() (or without it): the buffer is made on first use.
+  if (!recv_buffer_) recv_buffer_.reset(new uint8_t[kRecvBufferSize]);
   int budget = kRecvBudget;
   if (info.Length() > 0 && info[0].IsNumber()) {
     budget = std::max(1, std::min(kRecvBudget, info[0].As<Napi::Number>().Int32Value()));

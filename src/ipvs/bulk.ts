@@ -4,21 +4,24 @@
  * validated before anything is sent.
  * @module
  */
-import type { Attributes } from '../netlink/schema.js';
-import type { commandTable } from './attributes.js';
+import { writeGenlHeader } from '../netlink/genl.js';
+import { encodeAttributes, type Attributes } from '../netlink/schema.js';
+import { Writer } from '../netlink/writer.js';
+import { commandTable } from './attributes.js';
 import {
   daemonAttributes,
   destinationAttributes,
   destinationKeyAttributes,
   serviceKeyAttributes,
   serviceSpecAttributes,
+  writeDestinationNest,
 } from './codec.js';
 import * as C from './constants.js';
 import { describeService, type IpvsErrorContext } from './errors.js';
 import { formatAddressPort } from './address.js';
 import type { RuleCommand } from './rules.js';
 import { NORMAL_DESTINATION, NORMAL_SERVICE, type Operation } from './state.js';
-import type { ServiceKey } from './types.js';
+import type { DaemonState, ServiceKey } from './types.js';
 import {
   normalizeDaemon,
   normalizeDaemonState,
@@ -41,22 +44,40 @@ export interface WireOperation {
   context: () => IpvsErrorContext;
 }
 
+/** What {@link KeyCache} keeps per service. */
+export interface CachedKey {
+  norm: NormalServiceKey;
+  attrs: CommandAttributes['service'];
+  /** The encoded IPVS_CMD_ATTR_SERVICE nest of `attrs`, copied into every message about the service. */
+  nest: Uint8Array;
+}
+
 /** Identifying service attributes are shared by every message about the same service. */
 export class KeyCache {
-  private readonly map = new Map<string, { norm: NormalServiceKey; attrs: CommandAttributes['service'] }>();
+  private readonly map = new Map<string, CachedKey>();
   /** By object: a plan reuses one key object for all operations on a service. */
-  private readonly byObject = new WeakMap<object, { norm: NormalServiceKey; attrs: CommandAttributes['service'] }>();
-  get(key: ServiceKey): { norm: NormalServiceKey; attrs: CommandAttributes['service'] } {
-    const known = this.byObject.get(key);
-    if (known) return known;
-    const id = 'fwmark' in key && key.fwmark !== undefined ? `f${key.fwmark}/${key.family ?? 'ipv4'}` : `${(key as { protocol: string }).protocol}/${(key as { address: string }).address}/${(key as { port: number }).port}`;
-    let e = this.map.get(id);
+  private readonly byObject = new WeakMap<object, CachedKey>();
+  /** The last key asked for: a plan's operations on one service come one after another. */
+  private lastKey: object | undefined;
+  private lastEntry: CachedKey | undefined;
+  get(key: ServiceKey): CachedKey {
+    if (key === this.lastKey) return this.lastEntry!;
+    let e = this.byObject.get(key);
     if (!e) {
-      const norm = normalizeServiceKey(key);
-      e = { norm, attrs: serviceKeyAttributes(norm) };
-      this.map.set(id, e);
+      const id = 'fwmark' in key && key.fwmark !== undefined ? `f${key.fwmark}/${key.family ?? 'ipv4'}` : `${(key as { protocol: string }).protocol}/${(key as { address: string }).address}/${(key as { port: number }).port}`;
+      e = this.map.get(id);
+      if (!e) {
+        const norm = normalizeServiceKey(key);
+        const attrs = serviceKeyAttributes(norm);
+        const w = new Writer(64);
+        encodeAttributes(w, commandTable, { service: attrs });
+        e = { norm, attrs, nest: w.toBuffer() };
+        this.map.set(id, e);
+      }
+      this.byObject.set(key, e);
     }
-    this.byObject.set(key, e);
+    this.lastKey = key;
+    this.lastEntry = e;
     return e;
   }
 }
@@ -144,6 +165,68 @@ export function wireOperation(op: Operation, keys: KeyCache, strict = true): Wir
         };
       }
     }
+}
+
+/**
+ * Write one plan operation as an IPVS message body (generic netlink header and
+ * attributes). Destinations that the plan has already normalised take a direct
+ * path: the service's nest comes from the cache and the destination's is
+ * written field by field, with no attribute objects in between.
+ */
+export function writeOperation(w: Writer, op: Operation, keys: KeyCache): void {
+  if (op.op === 'add-destination' || op.op === 'update-destination') {
+    const d = (op as { [NORMAL_DESTINATION]?: NormalDestination })[NORMAL_DESTINATION];
+    if (d) {
+      writeGenlHeader(w, op.op === 'add-destination' ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST, C.IPVS_GENL_VERSION);
+      w.bytes(keys.get(op.service).nest);
+      writeDestinationNest(w, d);
+      return;
+    }
+  }
+  writeWire(w, wireOperation(op, keys));
+}
+
+/** Write a message built by {@link wireOperation} or {@link wireRuleCommands}. */
+export function writeWire(w: Writer, o: WireOperation): void {
+  writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
+  encodeAttributes(w, commandTable, o.attrs);
+}
+
+/** Messages for the batch path, by index: how to write each, word its errors, and spot DEL_DAEMON. */
+export interface BulkSource {
+  count: number;
+  write(index: number, w: Writer): void;
+  context(index: number): IpvsErrorContext;
+  /** The daemon a DEL_DAEMON at `index` stops; undefined for every other message. */
+  stopsDaemon(index: number): DaemonState | undefined;
+}
+
+/** A plan's operations as a {@link BulkSource}. */
+export function planSource(operations: readonly Operation[]): BulkSource {
+  const keys = new KeyCache();
+  return {
+    count: operations.length,
+    write: (i, w) => writeOperation(w, operations[i]!, keys),
+    context: (i) => wireOperation(operations[i]!, keys).context(),
+    stopsDaemon: (i) => {
+      const o = operations[i]!;
+      return o.op === 'stop-daemon' ? o.state : undefined;
+    },
+  };
+}
+
+/** Built messages (from rules text) as a {@link BulkSource}. */
+export function wireSource(wire: readonly WireOperation[]): BulkSource {
+  return {
+    count: wire.length,
+    write: (i, w) => writeWire(w, wire[i]!),
+    context: (i) => wire[i]!.context(),
+    stopsDaemon: (i) => {
+      const o = wire[i]!;
+      if (o.cmd !== C.IPVS_CMD_DEL_DAEMON) return undefined;
+      return o.attrs.daemon?.state === C.IP_VS_STATE_BACKUP ? 'backup' : 'master';
+    },
+  };
 }
 
 /** Turn rules commands (from ipvsadm rules text) into messages (validating each). */

@@ -25,7 +25,7 @@ import {
 import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
-import { KeyCache, wireOperation, wireRuleCommands, type WireOperation } from './bulk.js';
+import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
 import { formatRules, parseRules } from './rules.js';
 import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
@@ -502,7 +502,7 @@ export class Ipvs {
     const commands = parseRules(text);
     const wire = wireRuleCommands(commands);
     const before = options.atomic === false ? undefined : await this.snapshot(options.signal ? { signal: options.signal } : undefined);
-    const outcome = await this.sendBulk(wire.length, (i) => wire[i]!, (i) => wire[i]!.cmd === C.IPVS_CMD_DEL_DAEMON, { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const outcome = await this.sendBulk(wireSource(wire), { stopOnError: true, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     if (!outcome.failure && !outcome.aborted) return;
     const restored = before ? await this.rollback(before) : { ok: false, error: new Error('atomic: false') };
     throw applyError(commands.length, (i) => `line ${commands[i]!.line}: ${commands[i]!.op}`, outcome, restored.ok, restored.error, 'restore');
@@ -591,8 +591,7 @@ export class Ipvs {
     }
     // Messages are built as they are sent (the plan was validated whole above),
     // so memory does not hold a second copy of a large state.
-    const keys = new KeyCache();
-    const outcome = await this.sendBulk(operations.length, (i) => wireOperation(operations[i]!, keys), (i) => operations[i]!.op === 'stop-daemon', {
+    const outcome = await this.sendBulk(planSource(operations), {
       stopOnError: true,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -614,8 +613,7 @@ export class Ipvs {
         const live = await this.readLive();
         const plan = diffStates(live.state, before, 'delete', want, live.normal);
         if (plan.operations.length === 0) return { ok: true };
-        const keys = new KeyCache();
-        await this.sendBulk(plan.operations.length, (i) => wireOperation(plan.operations[i]!, keys), (i) => plan.operations[i]!.op === 'stop-daemon', { stopOnError: false });
+        await this.sendBulk(planSource(plan.operations), { stopOnError: false });
       }
       const live = await this.readLive();
       return diffStates(live.state, before, 'delete', want, live.normal).operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };
@@ -630,39 +628,29 @@ export class Ipvs {
    * IpvsError in its operation's terms).
    */
   private async sendBulk(
-    count: number,
-    wireAt: (index: number) => WireOperation,
-    isStopDaemon: (index: number) => boolean,
+    source: BulkSource,
     options: { stopOnError: boolean; signal?: AbortSignal; onProgress?: (p: { done: number; total: number }) => void },
   ): Promise<RunOutcome> {
     // DEL_DAEMON cannot end a send: when it races the daemon thread's start the
     // kernel answers nothing at all (see stopDaemon). So the run is cut into
     // batches at each DEL_DAEMON, and those go through stopDaemon's confirmed path.
+    const { count } = source;
     const result: RunOutcome = { applied: 0, aborted: false };
     let start = 0;
     while (start < count) {
       let end = start;
-      while (end < count && !isStopDaemon(end)) end++;
+      while (end < count && source.stopsDaemon(end) === undefined) end++;
       if (end > start) {
         const base = start;
-        const outcome = await this.genl.conn.requestBatch(
-          this.family.id,
-          end - start,
-          (i, w) => {
-            const o = wireAt(base + i);
-            writeGenlHeader(w, o.cmd, C.IPVS_GENL_VERSION);
-            encodeAttributes(w, commandTable, o.attrs);
-          },
-          {
-            stopOnError: options.stopOnError,
-            operation: 'batch',
-            ...(options.signal ? { signal: options.signal } : {}),
-            ...(options.onProgress ? { onProgress: (done: number) => options.onProgress!({ done: base + done, total: count }) } : {}),
-          },
-        );
+        const outcome = await this.genl.conn.requestBatch(this.family.id, end - start, (i, w) => source.write(base + i, w), {
+          stopOnError: options.stopOnError,
+          operation: 'batch',
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onProgress ? { onProgress: (done: number) => options.onProgress!({ done: base + done, total: count }) } : {}),
+        });
         result.applied += outcome.succeeded;
         const first = outcome.errors[0];
-        if (first && !result.failure) result.failure = { index: base + first.index, error: toIpvsError(first.error, wireAt(base + first.index).context()) };
+        if (first && !result.failure) result.failure = { index: base + first.index, error: toIpvsError(first.error, source.context(base + first.index)) };
         if (outcome.stopped && !first) result.aborted = true;
         if (result.aborted || (result.failure && options.stopOnError)) return result;
       }
@@ -671,10 +659,8 @@ export class Ipvs {
           result.aborted = true;
           return result;
         }
-        const o = wireAt(end);
-        const state = o.attrs.daemon?.state === C.IP_VS_STATE_BACKUP ? 'backup' : 'master';
         try {
-          await this.stopDaemon(state);
+          await this.stopDaemon(source.stopsDaemon(end)!);
           result.applied++;
         } catch (e) {
           if (!result.failure) result.failure = { index: end, error: e };

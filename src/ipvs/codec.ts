@@ -6,6 +6,7 @@
 import { DecodeError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN as LE } from '../netlink/constants.js';
 import type { Attributes } from '../netlink/schema.js';
+import type { Writer } from '../netlink/writer.js';
 import { bytesToAddress, type Family } from './address.js';
 import type { daemonTable, destinationTable, serviceTable, stats64Table, statsTable } from './attributes.js';
 import * as C from './constants.js';
@@ -26,18 +27,25 @@ export function serviceKeyAttributes(k: NormalServiceKey): ServiceAttrs {
   return { af: k.af, protocol: PROTOCOLS[k.protocol!], address: k.addressBytes!, port: k.port! };
 }
 
+/** Encoded ip_vs_flags by value; shared and never modified (every service add names one). */
+const flagsCache = new Map<number, Uint8Array>();
+
 /** ip_vs_flags {flags, mask}; the mask covers every bit, as ipvsadm sends it. */
 function flagsBytes(flags: number): Uint8Array {
-  const b = new Uint8Array(8);
+  let b = flagsCache.get(flags);
+  if (b) return b;
+  b = new Uint8Array(8);
   const dv = new DataView(b.buffer);
   dv.setUint32(0, flags >>> 0, LE);
   dv.setUint32(4, 0xffffffff, LE);
+  flagsCache.set(flags, b);
   return b;
 }
 
 /** All attributes of a service (for NEW and SET, which need scheduler, flags, timeout and netmask). */
 export function serviceSpecAttributes(s: NormalServiceSpec): ServiceAttrs {
-  const a: ServiceAttrs = { ...serviceKeyAttributes(s), scheduler: s.scheduler };
+  const a = serviceKeyAttributes(s);
+  a.scheduler = s.scheduler;
   if (s.persistenceEngine !== undefined) a.persistenceEngine = s.persistenceEngine;
   a.flags = flagsBytes(s.flags);
   a.timeout = s.timeout;
@@ -59,6 +67,27 @@ export function destinationAttributes(d: NormalDestination): DestinationAttrs {
     upperThreshold: d.upperThreshold,
     lowerThreshold: d.lowerThreshold,
   };
+}
+
+/**
+ * Write the IPVS_CMD_ATTR_DEST nest of {@link destinationAttributes} straight
+ * into `w`: the same bytes the table encoder writes (a unit test holds them
+ * equal), without building an attribute object — the bulk path writes one per
+ * destination, hundreds of thousands in a large apply.
+ */
+export function writeDestinationNest(w: Writer, d: NormalDestination): void {
+  const nest = w.beginNested(C.IPVS_CMD_ATTR_DEST);
+  w.attrU16(C.IPVS_DEST_ATTR_ADDR_FAMILY, d.af);
+  w.attrBytes(C.IPVS_DEST_ATTR_ADDR, d.addressBytes);
+  w.attrBe16(C.IPVS_DEST_ATTR_PORT, d.port);
+  w.attrU32(C.IPVS_DEST_ATTR_FWD_METHOD, d.forward);
+  w.attrU32(C.IPVS_DEST_ATTR_WEIGHT, d.weight);
+  w.attrU8(C.IPVS_DEST_ATTR_TUN_TYPE, d.tunnelType);
+  w.attrBe16(C.IPVS_DEST_ATTR_TUN_PORT, d.tunnelPort);
+  w.attrU16(C.IPVS_DEST_ATTR_TUN_FLAGS, d.tunnelFlags);
+  w.attrU32(C.IPVS_DEST_ATTR_U_THRESH, d.upperThreshold);
+  w.attrU32(C.IPVS_DEST_ATTR_L_THRESH, d.lowerThreshold);
+  w.endAttr(nest);
 }
 
 /** Destination attributes for DEL (address and port). */

@@ -202,12 +202,19 @@ export function netmaskPrefix(value: unknown, family: Family, field: string): nu
   return fail(field, family === 'ipv4' ? 'must be a prefix length 0..32 or a dotted mask like "255.255.255.0"' : 'must be a prefix length 1..128');
 }
 
-/** The raw NETMASK attribute for a prefix length. */
+/** Encoded netmasks by family and prefix; shared and never modified (every service names one). */
+const netmaskCache = new Map<number, Uint8Array>();
+
+/** The raw NETMASK attribute for a prefix length (a shared array: do not modify it). */
 export function netmaskBytes(prefix: number, family: Family): Uint8Array {
+  const id = family === 'ipv4' ? prefix : 256 + prefix;
+  const cached = netmaskCache.get(id);
+  if (cached) return cached;
   const out = new Uint8Array(4);
   const dv = new DataView(out.buffer);
   if (family === 'ipv4') dv.setUint32(0, prefixMask(prefix), false);
   else dv.setUint32(0, prefix, HOST_LITTLE_ENDIAN);
+  netmaskCache.set(id, out);
   return out;
 }
 
@@ -254,11 +261,24 @@ export function normalizeServiceSpec(spec: ServiceSpec, field = 'service', stric
     if (key.protocol !== undefined && key.protocol !== 'udp') fail(`${field}.onePacket`, 'one-packet scheduling is only for UDP and fwmark services');
     flags |= C.IP_VS_SVC_F_ONEPACKET;
   }
-  const out: NormalServiceSpec = { ...key, scheduler, flags, timeout, netmask };
+  // The key object is this call's own: completing it costs less than a spread copy.
+  const out = key as NormalServiceSpec;
+  out.scheduler = scheduler;
+  out.flags = flags;
+  out.timeout = timeout;
+  out.netmask = netmask;
   if (s.persistenceEngine !== undefined && s.persistenceEngine !== '') {
     out.persistenceEngine = checkName(s.persistenceEngine, `${field}.persistenceEngine`, C.IP_VS_PENAME_MAXLEN - 1, 'persistence engine');
   }
   return out;
+}
+
+/** The address and port of a destination (the port defaults to the service's). */
+function destinationAddressPort(dest: DestinationKey, service: NormalServiceKey, field: string): { a: ParsedAddress; port: number } {
+  if (!isObject(dest)) fail(field, 'must be an object with { address, port? }');
+  const a = checkAddress(dest.address, field, 'address');
+  const port = dest.port === undefined ? (service.port ?? 0) : checkInteger(dest.port, field, 0, 65535, 'port');
+  return { a, port };
 }
 
 /** Validate a destination key (address and optional port) against its service. */
@@ -267,23 +287,21 @@ export function normalizeDestinationKey(
   service: NormalServiceKey,
   field = 'destination',
 ): Pick<NormalDestination, 'family' | 'af' | 'address' | 'addressBytes' | 'port'> {
-  if (!isObject(dest)) fail(field, 'must be an object with { address, port? }');
-  const a = checkAddress(dest.address, field, 'address');
-  const port = dest.port === undefined ? (service.port ?? 0) : checkInteger(dest.port, field, 0, 65535, 'port');
+  const { a, port } = destinationAddressPort(dest, service, field);
   return { family: a.family, af: a.family === 'ipv4' ? C.AF_INET : C.AF_INET6, address: a.address, addressBytes: a.bytes, port };
 }
 
 /** Validate a destination spec against its service and fill in defaults. */
 export function normalizeDestination(dest: DestinationSpec, service: NormalServiceKey, field = 'destination', strict = true): NormalDestination {
-  const key = normalizeDestinationKey(dest, service, field);
+  const { a, port } = destinationAddressPort(dest, service, field);
   const forwardName = dest.forward ?? 'route';
   const forward = FORWARD_METHODS[forwardName as ForwardMethod];
   if (forward === undefined) fail(`${field}.forward`, `unknown forwarding method ${JSON.stringify(dest.forward)} (known: ${Object.keys(FORWARD_METHODS).join(', ')})`);
-  if (key.family !== service.family && forwardName !== 'tunnel') {
-    fail(`${field}.address`, `is ${key.family} but the service is ${service.family}; mixing families needs forward: 'tunnel'`);
+  if (a.family !== service.family && forwardName !== 'tunnel') {
+    fail(`${field}.address`, `is ${a.family} but the service is ${service.family}; mixing families needs forward: 'tunnel'`);
   }
-  if (strict && (forwardName === 'route' || forwardName === 'tunnel') && service.port !== undefined && key.port !== service.port) {
-    fail(`${field}.port`, `${forwardName} forwarding does not change the port, so it must equal the service port ${service.port} (or be left out), got ${key.port}`);
+  if (strict && (forwardName === 'route' || forwardName === 'tunnel') && service.port !== undefined && port !== service.port) {
+    fail(`${field}.port`, `${forwardName} forwarding does not change the port, so it must equal the service port ${service.port} (or be left out), got ${port}`);
   }
   const weight = dest.weight === undefined ? 1 : checkInteger(dest.weight, field, 0, 0x7fffffff, 'weight');
   const upperThreshold = dest.upperThreshold === undefined ? 0 : checkInteger(dest.upperThreshold, field, 0, 0xffffffff, 'upperThreshold');
@@ -314,7 +332,7 @@ export function normalizeDestination(dest: DestinationSpec, service: NormalServi
     tunnelFlags = f;
   }
   return {
-    family: key.family, af: key.af, address: key.address, addressBytes: key.addressBytes, port: key.port,
+    family: a.family, af: a.family === 'ipv4' ? C.AF_INET : C.AF_INET6, address: a.address, addressBytes: a.bytes, port,
     forward, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelFlags,
   };
 }

@@ -51,7 +51,25 @@ export interface AttributeTable<F extends FieldSpecs> {
   readonly byId: ReadonlyMap<number, readonly [string, FieldSpec]>;
   /** [field name, spec] in table order (what the encoder walks). */
   readonly entries: readonly (readonly [string, FieldSpec])[];
+  /** The decoder's index: attribute number → slot (an array, as attribute numbers are small). */
+  readonly slots: readonly (DecodeSlot | undefined)[];
 }
+
+/** What the decoder needs of one field, precomputed. */
+export interface DecodeSlot {
+  readonly key: string;
+  readonly spec: FieldSpec;
+  /** The wire type as a small number (see KIND). */
+  readonly kind: number;
+  /** The exact payload size of fixed-size types, else -1. */
+  readonly size: number;
+}
+
+/** Payload sizes of the fixed-size wire types. */
+const FIXED_SIZE: Partial<Record<WireType, number>> = { u8: 1, u16: 2, be16: 2, u32: 4, be32: 4, s32: 4, u64: 8, flag: 0 };
+
+/** Wire types as numbers, for the decoder's switch. */
+const KIND: Record<WireType, number> = { u8: 0, u16: 1, be16: 2, u32: 3, be32: 4, s32: 5, u64: 6, string: 7, binary: 8, flag: 9, nested: 10, array: 11, pad: 12 };
 
 /** The TypeScript value type of a field. */
 export type FieldValue<S> = S extends { type: 'u64' }
@@ -78,23 +96,29 @@ export type Attributes<F extends FieldSpecs> = { -readonly [K in keyof F]?: Fiel
 /** Define an attribute table. Field order is the order the encoder writes them in. */
 export function defineTable<const F extends FieldSpecs>(name: string, fields: F): AttributeTable<F> {
   const byId = new Map<number, readonly [string, FieldSpec]>();
+  const slots: (DecodeSlot | undefined)[] = [];
   for (const [key, spec] of Object.entries(fields)) {
     if (byId.has(spec.id)) throw new Error(`table ${name}: attribute ${spec.id} defined twice`);
     if ((spec.type === 'nested' || spec.type === 'array') && !spec.table) throw new Error(`table ${name}: ${key} needs a nested table`);
+    if (!Number.isInteger(spec.id) || spec.id < 0 || spec.id > NLA_TYPE_MASK) throw new Error(`table ${name}: ${key} has attribute number ${spec.id}`);
     byId.set(spec.id, [key, spec]);
+    while (slots.length <= spec.id) slots.push(undefined);
+    slots[spec.id] = { key, spec, kind: KIND[spec.type], size: FIXED_SIZE[spec.type] ?? -1 };
   }
-  return { name, fields, byId, entries: Object.entries(fields) };
+  return { name, fields, byId, entries: Object.entries(fields), slots };
 }
 
 /**
  * A copy of `buf[start, end)` as a plain Uint8Array. (`Buffer#slice` would
- * return a view that keeps the whole received datagram alive and changes with it.)
+ * return a view that keeps the whole received datagram alive and changes with
+ * it.) Payloads are a few bytes (addresses, masks): a loop beats creating a
+ * view to copy from.
  */
 function copyBytes(buf: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(buf.subarray(start, end));
+  const out = new Uint8Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = buf[i]!;
+  return out;
 }
-
-const FIXED_SIZE: Partial<Record<WireType, number>> = { u8: 1, u16: 2, be16: 2, u32: 4, be32: 4, s32: 4, u64: 8, flag: 0 };
 
 /**
  * Decode the attributes in `buf[start, end)` with `table`. Duplicate attributes:
@@ -107,7 +131,11 @@ export function decodeAttributes<F extends FieldSpecs>(
   end = buf.length,
 ): Attributes<F> {
   if (start < 0 || end > buf.length || start > end) throw new DecodeError(`${table.name}: attribute range outside buffer`, start);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return decodeRange(table, buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength), start, end);
+}
+
+/** {@link decodeAttributes} within a checked range, with one DataView shared by the nests. */
+function decodeRange<F extends FieldSpecs>(table: AttributeTable<F>, buf: Uint8Array, dv: DataView, start: number, end: number): Attributes<F> {
   const out: Record<string, unknown> = {};
   let off = start;
   while (off + NLA_HDRLEN <= end) {
@@ -118,43 +146,42 @@ export function decodeAttributes<F extends FieldSpecs>(
     if (off + len > end) throw new DecodeError(`${table.name}: attribute ${type} (length ${len}) runs past the end of its container`, off);
     const p = off + NLA_HDRLEN;
     const plen = len - NLA_HDRLEN;
-    const entry = table.byId.get(type);
-    if (!entry) {
+    const slot = table.slots[type];
+    if (slot === undefined) {
       ((out.unknown ??= []) as UnknownAttribute[]).push({ type, nestedFlag: (rawType & NLA_F_NESTED) !== 0, data: copyBytes(buf, p, p + plen) });
     } else {
-      const [key, spec] = entry;
-      const size = FIXED_SIZE[spec.type];
-      if (size !== undefined && plen !== size) {
-        throw new DecodeError(`${table.name}.${key}: expected ${size} bytes for ${spec.type}, got ${plen}`, off);
+      const key = slot.key;
+      if (slot.size >= 0 && plen !== slot.size) {
+        throw new DecodeError(`${table.name}.${key}: expected ${slot.size} bytes for ${slot.spec.type}, got ${plen}`, off);
       }
-      switch (spec.type) {
-        case 'u8': out[key] = buf[p]; break;
-        case 'u16': out[key] = dv.getUint16(p, LE); break;
-        case 'be16': out[key] = dv.getUint16(p, false); break;
-        case 'u32': out[key] = dv.getUint32(p, LE); break;
-        case 'be32': out[key] = dv.getUint32(p, false); break;
-        case 's32': out[key] = dv.getInt32(p, LE); break;
-        case 'u64': out[key] = dv.getBigUint64(p, LE); break;
-        case 'flag': out[key] = true; break;
-        case 'pad': break;
-        case 'binary': out[key] = copyBytes(buf, p, p + plen); break;
-        case 'string': {
+      switch (slot.kind) {
+        case 0: out[key] = buf[p]; break; // u8
+        case 1: out[key] = dv.getUint16(p, LE); break; // u16
+        case 2: out[key] = dv.getUint16(p, false); break; // be16
+        case 3: out[key] = dv.getUint32(p, LE); break; // u32
+        case 4: out[key] = dv.getUint32(p, false); break; // be32
+        case 5: out[key] = dv.getInt32(p, LE); break; // s32
+        case 6: out[key] = dv.getBigUint64(p, LE); break; // u64
+        case 9: out[key] = true; break; // flag
+        case 12: break; // pad
+        case 8: out[key] = copyBytes(buf, p, p + plen); break; // binary
+        case 7: { // string
           const nul = buf.indexOf(0, p);
           if (nul < 0 || nul >= p + plen) throw new DecodeError(`${table.name}.${key}: string is not NUL-terminated`, off);
           out[key] = Buffer.from(buf.buffer, buf.byteOffset + p, nul - p).toString('utf8');
           break;
         }
-        case 'nested':
-          out[key] = decodeAttributes(spec.table!, buf, p, p + plen);
+        case 10: // nested
+          out[key] = decodeRange(slot.spec.table!, buf, dv, p, p + plen);
           break;
-        case 'array': {
+        case 11: { // array
           const items: unknown[] = [];
           let q = p;
           const qend = p + plen;
           while (q + NLA_HDRLEN <= qend) {
             const ilen = dv.getUint16(q, LE);
             if (ilen < NLA_HDRLEN || q + ilen > qend) throw new DecodeError(`${table.name}.${key}: bad array entry length ${ilen}`, q);
-            items.push(decodeAttributes(spec.table!, buf, q + NLA_HDRLEN, q + ilen));
+            items.push(decodeRange(slot.spec.table!, buf, dv, q + NLA_HDRLEN, q + ilen));
             q += (ilen + 3) & ~3;
           }
           out[key] = items;

@@ -105,7 +105,10 @@ export class Writer {
   /** `n` zero bytes. */
   zeros(n: number): this {
     this.ensure(n);
-    this.buf.fill(0, this.length, this.length + n);
+    // Padding is 1 to 3 bytes, written hundreds of thousands of times in a
+    // bulk apply: a loop is far cheaper than Buffer#fill's argument checks.
+    if (n <= 8) for (let i = 0; i < n; i++) this.buf[this.length + i] = 0;
+    else this.buf.fill(0, this.length, this.length + n);
     this.length += n;
     return this;
   }

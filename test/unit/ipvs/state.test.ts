@@ -70,14 +70,14 @@ describe('diffStates', () => {
     expect(diffStates(live, desired).operations).toEqual([]);
   });
 
-  it('from an empty table: each service is added before its destinations', () => {
+  it('from an empty table: each service is added, then its destinations, service by service', () => {
     const desired: DesiredState = { services: [web([masq('10.1.0.1'), masq('10.1.0.2')]), dns([masq('10.1.0.3')])] };
     const plan = diffStates({ services: [] }, desired);
     expect(plain(plan.operations)).toEqual([
       { op: 'add-service', service: { ...WEB, scheduler: 'rr' } },
-      { op: 'add-service', service: { ...DNS, scheduler: 'wrr' } },
       { op: 'add-destination', service: WEB, destination: masq('10.1.0.1') },
       { op: 'add-destination', service: WEB, destination: masq('10.1.0.2') },
+      { op: 'add-service', service: { ...DNS, scheduler: 'wrr' } },
       { op: 'add-destination', service: DNS, destination: masq('10.1.0.3') },
     ]);
     expect(plan.summary).toBe('add 2 services, 3 destinations');
@@ -109,8 +109,8 @@ describe('diffStates', () => {
       { op: 'update-destination', service: WEB, destination: masq('10.1.0.2', 5), before: masq('10.1.0.2') },
       { op: 'delete-service', service: MAIL, before: mail([masq('10.1.0.5')]) },
       { op: 'update-service', service: { ...WEB, scheduler: 'wrr' }, before: { ...WEB, scheduler: 'rr' } },
-      { op: 'add-service', service: { protocol: 'sctp', address: '10.0.0.4', port: 2905, scheduler: 'sh' } },
       { op: 'add-destination', service: WEB, destination: masq('10.1.0.9') },
+      { op: 'add-service', service: { protocol: 'sctp', address: '10.0.0.4', port: 2905, scheduler: 'sh' } },
       { op: 'add-destination', service: { protocol: 'sctp', address: '10.0.0.4', port: 2905 }, destination: masq('10.1.0.6') },
     ]);
     expect(plan.summary).toBe('add 1 service, 2 destinations; update 1 service, 1 destination; delete 1 service, 1 destination');
