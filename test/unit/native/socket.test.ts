@@ -587,6 +587,19 @@ describe('native socket bridge: receive path', () => {
     sock.close();
   });
 
+  it('receive() reads what the kernel queued, also on a socket that was never started', () => {
+    const sock = track(openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+    expect(sock.receive!()).toEqual([]); // nothing queued: EAGAIN is an empty array
+    sock.send(Buffer.concat([getLinkRequest(1, NLM_F_REQUEST, 1), getLinkRequest(2, NLM_F_REQUEST, 1)]));
+    const first = sock.receive!(1);
+    expect(first).toHaveLength(1);
+    const rest = sock.receive!();
+    const messages = [...first, ...rest].flatMap((d) => parseMessages(d));
+    expect(messages.map((m) => [m.type, m.seq])).toEqual([[RTM_NEWLINK, 1], [RTM_NEWLINK, 2]]);
+    expect(linkName(messages[0]!.payload)).toBe('lo');
+    sock.close();
+  });
+
   it('reports a receive-queue overrun as ENOBUFS and keeps receiving', async () => {
     const sock = track(openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
     sock.setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, 4096); // room for only a few replies
