@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { NetlinkError } from '../errors.js';
 import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
-import { decodeGenlAttributes, GenlConn, writeGenlHeader, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
+import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
 import { encodeAttributes, type Attributes } from '../netlink/schema.js';
 import { formatAddressPort } from './address.js';
 import { commandConfigTable, commandTable, infoTable } from './attributes.js';
@@ -16,7 +16,6 @@ import {
   destinationAttributes,
   destinationKeyAttributes,
   destinationOf,
-  normalDestinationOf,
   normalServiceOf,
   serviceKeyAttributes,
   serviceOf,
@@ -26,8 +25,9 @@ import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
+import { liveDestinationOf } from './live-destination.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, destinationSpecOf, diffStates, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -469,10 +469,8 @@ export class Ipvs {
     const k = s.norm;
     const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true);
     for (const m of replies) {
-      const a = decodeGenlAttributes(commandConfigTable, m).destination;
-      if (!a) continue;
-      const d = destinationOf(a, k.family);
-      s.destinations.push(withNormal ? { spec: destinationSpecOf(d), norm: normalDestinationOf(a, d) } : { spec: destinationSpecOf(d) });
+      const d = liveDestinationOf(m, k.family, withNormal);
+      if (d) s.destinations.push(d);
     }
   }
 

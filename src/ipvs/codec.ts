@@ -120,9 +120,9 @@ function addressOf(bytes: Uint8Array | undefined, family: Family, where: string)
 }
 
 const PROTOCOL_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
-const FORWARD_NAMES = new Map<number, ForwardMethod>(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k as ForwardMethod]));
-const TUNNEL_NAMES = new Map<number, TunnelSpec['type']>(Object.entries(TUNNEL_TYPES).map(([k, v]) => [v, k as TunnelSpec['type']]));
-const CHECKSUM_NAMES = new Map<number, NonNullable<TunnelSpec['checksum']>>(
+export const FORWARD_NAMES = new Map<number, ForwardMethod>(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k as ForwardMethod]));
+export const TUNNEL_NAMES = new Map<number, TunnelSpec['type']>(Object.entries(TUNNEL_TYPES).map(([k, v]) => [v, k as TunnelSpec['type']]));
+export const CHECKSUM_NAMES = new Map<number, NonNullable<TunnelSpec['checksum']>>(
   Object.entries(TUNNEL_CHECKSUMS).map(([k, v]) => [v, k as NonNullable<TunnelSpec['checksum']>]),
 );
 

@@ -1,0 +1,159 @@
+/**
+ * Destination replies read straight into snapshot entries. A snapshot decodes
+ * one reply per destination — 100,000 of them for a large table — so this
+ * reads the attributes it needs in place: no attribute objects, DataViews or
+ * byte copies, and no statistics. It gives what `destinationOf` +
+ * `destinationSpecOf` (and `normalDestinationOf`) make of the same reply, and
+ * throws the same DecodeErrors; test/unit/ipvs/live-destination.test.ts holds
+ * the two paths equal on captured kernel replies.
+ * @module
+ */
+import { DecodeError } from '../errors.js';
+import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
+import type { GenlMessage } from '../netlink/genl.js';
+import type { AttributeTable, FieldSpecs } from '../netlink/schema.js';
+import { bytesToAddress, type Family } from './address.js';
+import { commandConfigTable, destinationConfigTable } from './attributes.js';
+import { CHECKSUM_NAMES, FORWARD_NAMES, TUNNEL_NAMES } from './codec.js';
+import * as C from './constants.js';
+import type { DestinationSpec } from './types.js';
+import type { NormalDestination } from './validate.js';
+
+/** A destination of a live service: its spec, and its normalised form when a plan needs it. */
+export interface LiveDestination {
+  spec: DestinationSpec;
+  norm?: NormalDestination;
+}
+
+/**
+ * IPv4 addresses as text, by their 32-bit value. Destinations share addresses
+ * (and a controller snapshots the same table again and again); the strings are
+ * immutable, so sharing them is safe.
+ */
+const ipv4Text = new Map<number, string>();
+const IPV4_TEXT_LIMIT = 1 << 16;
+
+function ipv4At(buf: Buffer, p: number): string {
+  const v = buf.readUInt32BE(p);
+  let s = ipv4Text.get(v);
+  if (s === undefined) {
+    s = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
+    if (ipv4Text.size >= IPV4_TEXT_LIMIT) ipv4Text.clear();
+    ipv4Text.set(v, s);
+  }
+  return s;
+}
+
+/** Host-order fields (netlink's nla_len and nla_type, and most IPVS numbers). */
+const u16 = (buf: Buffer, p: number): number => (LE ? buf.readUInt16LE(p) : buf.readUInt16BE(p));
+const u32 = (buf: Buffer, p: number): number => (LE ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
+
+/** The bounds checks of the table decoder, for one attribute at `off` in a container ending at `end`. */
+function attributeLength(buf: Buffer, off: number, end: number, table: AttributeTable<FieldSpecs>): number {
+  const len = u16(buf, off);
+  if (len < NLA_HDRLEN) throw new DecodeError(`${table.name}: attribute length ${len} is shorter than its header`, off);
+  if (off + len > end) throw new DecodeError(`${table.name}: attribute ${u16(buf, off + 2) & NLA_TYPE_MASK} (length ${len}) runs past the end of its container`, off);
+  return len;
+}
+
+/** The fixed-size check of the table decoder. */
+function checkSize(table: AttributeTable<FieldSpecs>, type: number, plen: number, off: number): void {
+  const slot = table.slots[type];
+  if (slot && slot.size >= 0 && plen !== slot.size) {
+    throw new DecodeError(`${table.name}.${slot.key}: expected ${slot.size} bytes for ${slot.spec.type}, got ${plen}`, off);
+  }
+}
+
+/**
+ * The destination in one GET_DEST reply, or undefined when the reply has no
+ * destination nest. `serviceFamily` stands in for a missing address family.
+ */
+export function liveDestinationOf(m: GenlMessage, serviceFamily: Family, withNormal: boolean): LiveDestination | undefined {
+  const buf = m.message.payload;
+  const end = buf.length;
+  let nest = -1;
+  let nestEnd = 0;
+  for (let off = m.attributesOffset; off + NLA_HDRLEN <= end; ) {
+    const len = attributeLength(buf, off, end, commandConfigTable);
+    const type = u16(buf, off + 2) & NLA_TYPE_MASK;
+    checkSize(commandConfigTable, type, len - NLA_HDRLEN, off);
+    if (type === C.IPVS_CMD_ATTR_DEST) {
+      // The last one wins, as in the table decoder.
+      nest = off + NLA_HDRLEN;
+      nestEnd = off + len;
+    }
+    off += (len + 3) & ~3;
+  }
+  if (nest < 0) return undefined;
+
+  let af: number | undefined;
+  let addr = -1;
+  let addrLen = 0;
+  let port = 0;
+  let forwardRaw = 0;
+  let weight = 0;
+  let upper = 0;
+  let lower = 0;
+  let tunnelType: number | undefined;
+  let tunnelPort: number | undefined;
+  let tunnelFlags: number | undefined;
+  for (let off = nest; off + NLA_HDRLEN <= nestEnd; ) {
+    const len = attributeLength(buf, off, nestEnd, destinationConfigTable);
+    const type = u16(buf, off + 2) & NLA_TYPE_MASK;
+    const p = off + NLA_HDRLEN;
+    checkSize(destinationConfigTable, type, len - NLA_HDRLEN, off);
+    switch (type) {
+      case C.IPVS_DEST_ATTR_ADDR_FAMILY: af = u16(buf, p); break;
+      case C.IPVS_DEST_ATTR_ADDR: addr = p; addrLen = len - NLA_HDRLEN; break;
+      case C.IPVS_DEST_ATTR_PORT: port = buf.readUInt16BE(p); break;
+      case C.IPVS_DEST_ATTR_FWD_METHOD: forwardRaw = u32(buf, p); break;
+      case C.IPVS_DEST_ATTR_WEIGHT: weight = u32(buf, p); break;
+      case C.IPVS_DEST_ATTR_U_THRESH: upper = u32(buf, p); break;
+      case C.IPVS_DEST_ATTR_L_THRESH: lower = u32(buf, p); break;
+      case C.IPVS_DEST_ATTR_TUN_TYPE: tunnelType = buf[p]!; break;
+      case C.IPVS_DEST_ATTR_TUN_PORT: tunnelPort = buf.readUInt16BE(p); break;
+      case C.IPVS_DEST_ATTR_TUN_FLAGS: tunnelFlags = u16(buf, p); break;
+      default: break; // connection counters, statistics, attributes this library does not know
+    }
+    off += (len + 3) & ~3;
+  }
+
+  let family: Family;
+  if (af === undefined || af === 0) family = serviceFamily;
+  else if (af === C.AF_INET) family = 'ipv4';
+  else if (af === C.AF_INET6) family = 'ipv6';
+  else throw new DecodeError(`destination: unknown address family ${af}`, 0);
+  const forwardBits = forwardRaw & C.IP_VS_CONN_F_FWD_MASK;
+  const forward = FORWARD_NAMES.get(forwardBits);
+  if (!forward) throw new DecodeError(`destination: unknown forwarding method ${forwardBits}`, 0);
+  if (addr < 0 || addrLen < (family === 'ipv4' ? 4 : 16)) throw new DecodeError('destination: address missing or too short', 0);
+  const address = family === 'ipv4' ? ipv4At(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6');
+
+  const spec: DestinationSpec = { address, port, weight, forward };
+  if (upper) spec.upperThreshold = upper;
+  if (lower) spec.lowerThreshold = lower;
+  const tunnelName = forward === 'tunnel' && tunnelType !== undefined ? TUNNEL_NAMES.get(tunnelType) : undefined;
+  if (tunnelName) {
+    spec.tunnel = { type: tunnelName };
+    if (tunnelName === 'gue') spec.tunnel.port = tunnelPort ?? 0;
+    const checksum = CHECKSUM_NAMES.get(tunnelFlags ?? 0) ?? 'nocsum';
+    if (checksum !== 'nocsum') spec.tunnel.checksum = checksum;
+  }
+  if (!withNormal) return { spec };
+  const tunnel = forwardBits === C.IP_VS_CONN_F_TUNNEL && tunnelName !== undefined;
+  const norm: NormalDestination = {
+    family,
+    af: family === 'ipv4' ? C.AF_INET : C.AF_INET6,
+    address,
+    addressBytes: new Uint8Array(buf.subarray(addr, addr + addrLen)),
+    port,
+    forward: forwardBits,
+    weight,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+    tunnelType: tunnel ? (tunnelType ?? 0) : 0,
+    tunnelPort: tunnel && tunnelName === 'gue' ? (tunnelPort ?? 0) : 0,
+    tunnelFlags: tunnel ? (tunnelFlags ?? 0) : 0,
+  };
+  return { spec, norm };
+}
