@@ -56,6 +56,7 @@ void Socket::Init(Napi::Env env) {
           InstanceMethod<&Socket::SetSockOpt>("setsockopt"),
           InstanceMethod<&Socket::Send>("send"),
           InstanceMethod<&Socket::Receive>("receive"),
+          InstanceMethod<&Socket::ReceiveInto>("receiveInto"),
           InstanceMethod<&Socket::Start>("start"),
           InstanceMethod<&Socket::JsRef>("ref"),
           InstanceMethod<&Socket::JsUnref>("unref"),
@@ -161,13 +162,13 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
-// One non-blocking recvmsg into the receive buffer (EINTR retried). MSG_TRUNC
+// One non-blocking recvmsg into buffer[0, capacity) (EINTR retried). MSG_TRUNC
 // makes the kernel return the real datagram length even when it did not fit;
 // `truncated` says so. Returns -1 with errno set on failure.
-ssize_t Socket::RecvDatagram(bool* truncated) {
+ssize_t Socket::RecvDatagram(uint8_t* buffer, size_t capacity, bool* truncated) {
   iovec iov;
-  iov.iov_base = recv_buffer_.get();
-  iov.iov_len = kRecvBufferSize;
+  iov.iov_base = buffer;
+  iov.iov_len = capacity;
   msghdr msg;
   std::memset(&msg, 0, sizeof msg);
   msg.msg_iov = &iov;
@@ -176,7 +177,7 @@ ssize_t Socket::RecvDatagram(bool* truncated) {
   do {
     n = recvmsg(fd_, &msg, MSG_TRUNC | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  *truncated = n >= 0 && (static_cast<size_t>(n) > kRecvBufferSize || (msg.msg_flags & MSG_TRUNC) != 0);
+  *truncated = n >= 0 && (static_cast<size_t>(n) > capacity || (msg.msg_flags & MSG_TRUNC) != 0);
   return n;
 }
 
@@ -198,7 +199,7 @@ Napi::Value Socket::Receive(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
   for (int i = 0; i < budget; ++i) {
     bool truncated = false;
-    ssize_t n = RecvDatagram(&truncated);
+    ssize_t n = RecvDatagram(recv_buffer_.get(), kRecvBufferSize, &truncated);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 || truncated) {
       Napi::Error error = n < 0 ? ErrnoError(env, errno, "recvmsg")
@@ -211,6 +212,31 @@ Napi::Value Socket::Receive(const Napi::CallbackInfo& info) {
     out.Set(count++, Napi::Buffer<uint8_t>::Copy(env, recv_buffer_.get(), static_cast<size_t>(n)));
   }
   return out;
+}
+
+// receiveInto(buffer): one datagram already queued, read straight into the
+// caller's Uint8Array — no allocation, for callers that read thousands of
+// datagrams and keep little of them. Returns its length, or -1 when nothing is
+// queued. Errors are thrown; a datagram longer than the buffer is lost and
+// thrown as EMSGSIZE.
+Napi::Value Socket::ReceiveInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowTypeError(env, "The \"buffer\" argument must be a Uint8Array");
+  }
+  CheckOpen(env, "recvmsg");
+  Napi::Uint8Array buffer = info[0].As<Napi::Uint8Array>();
+  bool truncated = false;
+  ssize_t n = RecvDatagram(buffer.Data(), buffer.ByteLength(), &truncated);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, -1);
+  if (n < 0) throw ErrnoError(env, errno, "recvmsg");
+  if (truncated) {
+    throw ErrnoError(env, EMSGSIZE, "recvmsg", "",
+                     "datagram of " + std::to_string(n) + " bytes truncated to the " +
+                         std::to_string(buffer.ByteLength()) + "-byte buffer");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 void Socket::Start(const Napi::CallbackInfo& info) {
@@ -356,7 +382,7 @@ bool Socket::ReadBatch(Napi::Env env, Napi::Object self) {
   bool error_delivered = false;
   for (int i = 0; i < kRecvBudget && fd_ >= 0; ++i) {
     bool truncated = false;
-    ssize_t n = RecvDatagram(&truncated);
+    ssize_t n = RecvDatagram(recv_buffer_.get(), kRecvBufferSize, &truncated);
 
     if (n < 0) {
       int err = errno;

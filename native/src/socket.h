@@ -44,6 +44,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void SetSockOpt(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Receive(const Napi::CallbackInfo& info);
+  Napi::Value ReceiveInto(const Napi::CallbackInfo& info);
   void Start(const Napi::CallbackInfo& info);
   void JsRef(const Napi::CallbackInfo& info);
   void JsUnref(const Napi::CallbackInfo& info);
@@ -60,8 +61,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg);
 
   void OnReadable(int status);
-  // One non-blocking recvmsg into recv_buffer_; sets *truncated when the datagram did not fit.
-  ssize_t RecvDatagram(bool* truncated);
+  // One non-blocking recvmsg into buffer[0, capacity); sets *truncated when the datagram did not fit.
+  ssize_t RecvDatagram(uint8_t* buffer, size_t capacity, bool* truncated);
   // Reads up to kRecvBudget datagrams; returns true if a receive error was delivered.
   bool ReadBatch(Napi::Env env, Napi::Object self);
   void DeliverData(Napi::Env env, Napi::Object self, std::vector<napi_value>* batch);

@@ -5,6 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { NetlinkError } from '../errors.js';
 import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
+import type { GenlRequestOptions } from '../netlink/genl.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
 import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
 import { encodeAttributes, type Attributes } from '../netlink/schema.js';
@@ -75,8 +76,8 @@ const CHANGE_COMMANDS = new Set([
   C.IPVS_CMD_ZERO, C.IPVS_CMD_FLUSH,
 ]);
 
-function callOptions(o: CallOptions | undefined, operation: string, noReply: boolean): RequestOptions {
-  const r: RequestOptions = { operation };
+function callOptions(o: CallOptions | undefined, operation: string, noReply: boolean): GenlRequestOptions {
+  const r: GenlRequestOptions = { operation };
   if (noReply) r.noReply = true;
   if (o?.signal) r.signal = o.signal;
   if (o?.timeoutMs !== undefined) r.timeoutMs = o.timeoutMs;
@@ -129,17 +130,23 @@ export class Ipvs {
     }
   }
 
-  /** Run one IPVS command; map kernel errors with `ctx`. */
-  private async command(cmd: number, attrs: CommandAttrs, ctx: IpvsErrorContext, options?: CallOptions, dump = false): Promise<GenlMessage[]> {
+  /**
+   * Run one IPVS command; map kernel errors with `ctx`. With `onMessage`, a
+   * dump's replies are handed over one by one (valid only during the call)
+   * instead of collected.
+   */
+  private async command(
+    cmd: number,
+    attrs: CommandAttrs,
+    ctx: IpvsErrorContext,
+    options?: CallOptions,
+    dump = false,
+    onMessage?: (m: GenlMessage) => void,
+  ): Promise<GenlMessage[]> {
+    const request = callOptions(options, ctx.operation, CHANGE_COMMANDS.has(cmd));
+    if (onMessage) request.onMessage = onMessage;
     try {
-      return await this.genl.request(
-        this.family.id,
-        cmd,
-        C.IPVS_GENL_VERSION,
-        dump ? NLM_F_DUMP : 0,
-        (w) => encodeAttributes(w, commandTable, attrs),
-        callOptions(options, ctx.operation, CHANGE_COMMANDS.has(cmd)),
-      );
+      return await this.genl.request(this.family.id, cmd, C.IPVS_GENL_VERSION, dump ? NLM_F_DUMP : 0, (w) => encodeAttributes(w, commandTable, attrs), request);
     } catch (e) {
       throw toIpvsError(e, ctx);
     }
@@ -467,11 +474,13 @@ export class Ipvs {
   /** Fill in the destinations of a live service (without statistics). */
   private async listLiveDestinations(s: LiveService, options: CallOptions | undefined, withNormal: boolean): Promise<void> {
     const k = s.norm;
-    const replies = await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true);
-    for (const m of replies) {
+    // Each reply is read as it arrives and not kept: a large table's replies
+    // never pile up in memory.
+    const onMessage = (m: GenlMessage): void => {
       const d = liveDestinationOf(m, k.family, withNormal);
       if (d) s.destinations.push(d);
-    }
+    };
+    await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true, onMessage);
   }
 
   /** The destinations of a service (one GET_DEST dump). */

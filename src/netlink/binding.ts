@@ -49,6 +49,13 @@ export interface NativeSocket {
    */
   receive?(max?: number): Buffer[];
   /**
+   * Read one queued datagram straight into `buffer` (no allocation); returns its
+   * length, or -1 when nothing is queued. A receive error throws; a datagram
+   * longer than `buffer` is lost and thrown as EMSGSIZE. Optional: fakes may
+   * leave it out.
+   */
+  receiveInto?(buffer: Uint8Array): number;
+  /**
    * Start watching for readability on the loop thread (uv_poll). On each wakeup
    * the addon reads datagrams until EAGAIN or a fixed budget (64), and hands them to
    * `onData` in one call (never with an empty array). Receive errors (ENOBUFS,

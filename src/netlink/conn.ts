@@ -85,6 +85,13 @@ export interface RequestOptions {
    * of ACK datagrams into a handful.
    */
   noReply?: boolean;
+  /**
+   * For dumps: each reply message is handed to this as it arrives, instead of
+   * being collected, and the request resolves with `[]`. The message's payload
+   * is only valid during the call (it may be a view of a reused receive
+   * buffer): copy what is kept. An exception thrown here fails the request.
+   */
+  onMessage?: (message: NetlinkMessage) => void;
 }
 
 /** Counters useful in tests and diagnostics. */
@@ -111,6 +118,8 @@ interface Pending {
   operation: string | undefined;
   /** Reply messages; allocated on the first one (most requests only get an ACK). */
   messages: NetlinkMessage[] | undefined;
+  /** Streams the reply messages instead (see RequestOptions.onMessage). */
+  onMessage: ((message: NetlinkMessage) => void) | undefined;
   interrupted: boolean;
   resolve: (messages: NetlinkMessage[]) => void;
   reject: (error: Error) => void;
@@ -232,6 +241,8 @@ class Fifo<T> {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const RECEIVE_NOW_MAX = 8;
+/** The largest datagram a netlink dump sends is 32 KiB; 64 KiB as for the addon's own reads. */
+const RECEIVE_BUFFER_BYTES = 64 * 1024;
 
 /** A netlink connection: sequence numbers, batching, replies, deadlines, cancellation. */
 export class Conn {
@@ -258,6 +269,13 @@ export class Conn {
   private sweeper: NodeJS.Timeout | undefined;
   private sweeperPeriod = Infinity;
   private readonly writer: Writer;
+  /**
+   * Datagrams read right after a send land here, one at a time (no allocation
+   * per datagram); a message that is kept is copied out first.
+   */
+  private readonly receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
+  /** True while the datagram being handled is a view of `receiveBuffer`. */
+  private datagramIsShared = false;
   private portId = 0;
   /** Diagnostics counters. */
   readonly stats: ConnStats = { sent: 0, sends: 0, datagrams: 0, unmatched: 0, reopened: 0 };
@@ -340,6 +358,7 @@ export class Conn {
         encode,
         operation: options.operation,
         messages: undefined,
+        onMessage: options.onMessage,
         interrupted: false,
         resolve,
         reject,
@@ -674,11 +693,37 @@ export class Conn {
   /** Read whatever the kernel has already queued for this socket. */
   private receiveNow(): void {
     const socket = this.socket;
-    if (!socket.receive) return;
     // One datagram at a time, and only while answers are still awaited: the
     // read that would only say EAGAIN is skipped (a system call per request
     // saved, which matters for thousands of back-to-back dumps). A few at most:
     // a large dump goes on through the poll, so the loop stays responsive.
+    if (socket.receiveInto) {
+      let any = false;
+      for (let i = 0; i < RECEIVE_NOW_MAX && socket === this.socket && this.inFlightCount() > 0; i++) {
+        let n: number;
+        try {
+          n = socket.receiveInto(this.receiveBuffer);
+        } catch (e) {
+          this.onSocketError(socket, e as NodeJS.ErrnoException);
+          return;
+        }
+        if (n < 0) break;
+        any = true;
+        this.stats.datagrams++;
+        this.datagramIsShared = true;
+        try {
+          this.onDatagram(this.receiveBuffer.subarray(0, n));
+        } finally {
+          this.datagramIsShared = false;
+        }
+      }
+      if (any && socket === this.socket) {
+        this.updateRef();
+        if (this.queue.length > 0) this.scheduleFlush();
+      }
+      return;
+    }
+    if (!socket.receive) return;
     for (let i = 0; i < RECEIVE_NOW_MAX && socket === this.socket && this.inFlightCount() > 0; i++) {
       let datagrams: Buffer[];
       try {
@@ -692,6 +737,12 @@ export class Conn {
       if (datagrams.length === 0) return;
       this.onDatagrams(socket, datagrams);
     }
+  }
+
+  /** A message to keep beyond the handling of its datagram: copied out of the shared receive buffer. */
+  private keep(msg: NetlinkMessage): NetlinkMessage {
+    if (this.datagramIsShared) msg.payload = Buffer.from(msg.payload);
+    return msg;
   }
 
   /**
@@ -786,7 +837,7 @@ export class Conn {
         }
         case NLMSG_DONE: {
           if (!p.dump) {
-            (p.messages ??= []).push(msg);
+            (p.messages ??= []).push(this.keep(msg));
             return;
           }
           const done = parseDoneMessage(msg);
@@ -802,7 +853,8 @@ export class Conn {
         }
         default:
           if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          (p.messages ??= []).push(msg);
+          if (p.onMessage) p.onMessage(msg);
+          else (p.messages ??= []).push(this.keep(msg));
       }
     } catch (e) {
       this.finish(p, e instanceof Error ? e : new Error(String(e)));

@@ -94,7 +94,26 @@ export class FakeSocket implements NativeSocket {
     this.onData = undefined;
   }
 
-  /** Deliver datagrams to the connection as if the kernel had sent them (asynchronously). */
+  /**
+   * Take the oldest datagram not yet delivered, as the addon's receiveInto()
+   * does: copied into `buffer`, its length returned, or -1 when none is waiting.
+   */
+  receiveInto(buffer: Uint8Array): number {
+    this.check();
+    const d = this.outbox.shift();
+    if (!d) return -1;
+    if (d.length > buffer.length) {
+      throw Object.assign(new Error(`recvmsg: datagram of ${d.length} bytes truncated`), { code: 'EMSGSIZE', errno: 90, syscall: 'recvmsg' });
+    }
+    buffer.set(d);
+    return d.length;
+  }
+
+  /**
+   * Deliver datagrams to the connection as if the kernel had sent them: the
+   * connection may read them at once with {@link receiveInto}; those it leaves
+   * arrive through the poll callback on a later turn of the event loop.
+   */
   deliver(...datagrams: Uint8Array[]): void {
     this.outbox.push(...datagrams.map((d) => Buffer.from(d)));
     if (!this.scheduled) {

@@ -49,6 +49,12 @@ export function decodeGenlAttributes<F extends FieldSpecs>(table: AttributeTable
   return decodeAttributes(table, m.message.payload, m.attributesOffset);
 }
 
+/** Per-request options of {@link GenlConn.request}: those of the connection, with replies streamed as generic netlink messages. */
+export type GenlRequestOptions = Omit<RequestOptions, 'onMessage'> & {
+  /** Each reply as it arrives, instead of collected (see RequestOptions.onMessage: valid only during the call). */
+  onMessage?: (message: GenlMessage) => void;
+};
+
 /** Write a genlmsghdr. */
 export function writeGenlHeader(w: Writer, cmd: number, version: number): void {
   w.u8(cmd).u8(version).u16(0);
@@ -104,7 +110,7 @@ export class GenlConn {
    * Resolve a family by name (cached per connection). Rejects with a NetlinkError
    * ENOENT when the kernel has no such family (e.g. its module is not loaded).
    */
-  family(name: string, options: RequestOptions = {}): Promise<GenlFamily> {
+  family(name: string, options: Omit<RequestOptions, 'onMessage'> = {}): Promise<GenlFamily> {
     let f = this.families.get(name);
     if (!f) {
       f = this.resolveFamily(name, options);
@@ -114,7 +120,7 @@ export class GenlConn {
     return f;
   }
 
-  private async resolveFamily(name: string, options: RequestOptions): Promise<GenlFamily> {
+  private async resolveFamily(name: string, options: Omit<RequestOptions, 'onMessage'>): Promise<GenlFamily> {
     const replies = await this.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, 0, (w) => encodeAttributes(w, ctrlTable, { familyName: name }), {
       operation: `resolve generic netlink family ${name}`,
       ...options,
@@ -144,8 +150,10 @@ export class GenlConn {
     version: number,
     flags: number,
     encodeAttributes: (w: Writer) => void,
-    options: RequestOptions = {},
+    options: GenlRequestOptions = {},
   ): Promise<GenlMessage[]> {
+    const { onMessage, ...rest } = options;
+    const connOptions: RequestOptions = onMessage ? { ...rest, onMessage: (m) => onMessage(parseGenlMessage(m)) } : rest;
     const replies = await this.conn.request(
       familyId,
       flags,
@@ -153,7 +161,7 @@ export class GenlConn {
         writeGenlHeader(w, cmd, version);
         encodeAttributes(w);
       },
-      options,
+      connOptions,
     );
     return replies.map((m) => parseGenlMessage(m));
   }

@@ -600,6 +600,30 @@ describe('native socket bridge: receive path', () => {
     sock.close();
   });
 
+  it('receiveInto() reads one datagram into the given buffer, -1 when none is queued, EMSGSIZE when it does not fit', () => {
+    const sock = track(openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+    const buffer = Buffer.alloc(64 * 1024);
+    expect(sock.receiveInto!(buffer)).toBe(-1);
+    sock.send(Buffer.concat([getLinkRequest(1, NLM_F_REQUEST, 1), getLinkRequest(2, NLM_F_REQUEST, 1)]));
+    const seqs: number[] = [];
+    for (let n = sock.receiveInto!(buffer); n >= 0; n = sock.receiveInto!(buffer)) {
+      for (const m of parseMessages(buffer.subarray(0, n))) {
+        expect(m.type).toBe(RTM_NEWLINK);
+        expect(linkName(m.payload)).toBe('lo');
+        seqs.push(m.seq);
+      }
+    }
+    expect(seqs).toEqual([1, 2]);
+    // Too small a buffer: the datagram is lost and reported.
+    sock.send(getLinkRequest(3, NLM_F_REQUEST, 1));
+    expect(() => sock.receiveInto!(Buffer.alloc(16))).toThrow(expect.objectContaining({ code: 'EMSGSIZE', syscall: 'recvmsg' }));
+    expect(sock.receiveInto!(buffer)).toBe(-1);
+    expect(() => sock.receiveInto!('nope' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => sock.receiveInto!(new Uint16Array(8) as unknown as Uint8Array)).toThrow(TypeError);
+    sock.close();
+    expect(() => sock.receiveInto!(buffer)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
   it('reports a receive-queue overrun as ENOBUFS and keeps receiving', async () => {
     const sock = track(openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
     sock.setsockopt(SOL_SOCKET, SO_RCVBUFFORCE, 4096); // room for only a few replies

@@ -137,6 +137,43 @@ describe('Conn over a fake socket', () => {
       expect(conn.stats.datagrams).toBe(4);
     });
 
+    it('onMessage: a dump\'s parts are handed over one by one as they arrive, not collected', async () => {
+      const { conn } = open((req, k) => {
+        // Parts in one datagram, then more on later turns: some read at once after the send, some through the poll.
+        k.send(Buffer.concat([buildMessage(FAMILY, NLM_F_MULTI, req.seq, 4242, (w) => w.u32(1)), buildMessage(FAMILY, NLM_F_MULTI, req.seq, 4242, (w) => w.u32(2))]));
+        replyU32(k, req, 3, NLM_F_MULTI);
+        setImmediate(() => {
+          replyU32(k, req, 4, NLM_F_MULTI);
+          k.done(req);
+        });
+      });
+      const tags: number[] = [];
+      const parts = await conn.request(FAMILY, NLM_F_DUMP, () => {}, { onMessage: (m) => tags.push(tag(m)) });
+      expect(parts).toEqual([]);
+      expect(tags).toEqual([1, 2, 3, 4]);
+    });
+
+    it('onMessage: an exception thrown by it fails the dump, and the next dump waits for the kernel to finish the first', async () => {
+      let second = false;
+      const { conn, socket } = open((req, k) => {
+        replyU32(k, req, second ? 7 : 1, NLM_F_MULTI);
+        if (second) k.done(req);
+        else setTimeout(() => k.done(req), 20);
+        second = true;
+      });
+      const failing = conn.request(FAMILY, NLM_F_DUMP, () => {}, {
+        onMessage: () => {
+          throw new Error('consumer failed');
+        },
+      });
+      const next = conn.request(FAMILY, NLM_F_DUMP, () => {});
+      expect((await rejection(failing)).message).toBe('consumer failed');
+      // The kernel is still running the first dump: the second is not sent until its DONE.
+      expect(socket.requests).toHaveLength(1);
+      expect((await next).map(tag)).toEqual([7]);
+      expect(socket.requests).toHaveLength(2);
+    });
+
     it('an empty dump resolves with no parts', async () => {
       const { conn } = open((req, k) => k.done(req));
       expect(await conn.request(FAMILY, NLM_F_DUMP, () => {})).toEqual([]);
