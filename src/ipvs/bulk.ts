@@ -20,7 +20,7 @@ import * as C from './constants.js';
 import { describeService, type IpvsErrorContext } from './errors.js';
 import { formatAddressPort } from './address.js';
 import type { RuleCommand } from './rules.js';
-import { NORMAL_DESTINATION, NORMAL_SERVICE, type Operation } from './state.js';
+import type { Operation, OperationNormal } from './state.js';
 import type { DaemonState, ServiceKey } from './types.js';
 import {
   normalizeDaemon,
@@ -92,12 +92,13 @@ const destContext = (operation: string, k: NormalServiceKey, address: string, fa
 /**
  * One plan operation as a message (validated). `strict: false` accepts what
  * ipvsadm accepts and prints (rules text): non-contiguous dotted IPv4 masks.
+ * `norm` is the operation's normalised form when the plan made one.
  */
-export function wireOperation(op: Operation, keys: KeyCache, strict = true): WireOperation {
+export function wireOperation(op: Operation, keys: KeyCache, strict = true, norm?: OperationNormal): WireOperation {
     switch (op.op) {
       case 'add-service':
       case 'update-service': {
-        const s = (op as { [NORMAL_SERVICE]?: NormalServiceSpec })[NORMAL_SERVICE] ?? normalizeServiceSpec(op.service, 'service', strict);
+        const s = (norm as NormalServiceSpec | undefined) ?? normalizeServiceSpec(op.service, 'service', strict);
         const add = op.op === 'add-service';
         return {
           cmd: add ? C.IPVS_CMD_NEW_SERVICE : C.IPVS_CMD_SET_SERVICE,
@@ -123,7 +124,7 @@ export function wireOperation(op: Operation, keys: KeyCache, strict = true): Wir
       case 'add-destination':
       case 'update-destination': {
         const k = keys.get(op.service);
-        const d = (op as { [NORMAL_DESTINATION]?: NormalDestination })[NORMAL_DESTINATION] ?? normalizeDestination(op.destination, k.norm);
+        const d = (norm as NormalDestination | undefined) ?? normalizeDestination(op.destination, k.norm);
         const add = op.op === 'add-destination';
         return {
           cmd: add ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST,
@@ -173,9 +174,9 @@ export function wireOperation(op: Operation, keys: KeyCache, strict = true): Wir
  * path: the service's nest comes from the cache and the destination's is
  * written field by field, with no attribute objects in between.
  */
-export function writeOperation(w: Writer, op: Operation, keys: KeyCache): void {
+export function writeOperation(w: Writer, op: Operation, keys: KeyCache, norm?: OperationNormal): void {
   if (op.op === 'add-destination' || op.op === 'update-destination') {
-    const d = (op as { [NORMAL_DESTINATION]?: NormalDestination })[NORMAL_DESTINATION];
+    const d = norm as NormalDestination | undefined;
     if (d) {
       writeGenlHeader(w, op.op === 'add-destination' ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST, C.IPVS_GENL_VERSION);
       w.bytes(keys.get(op.service).nest);
@@ -183,7 +184,7 @@ export function writeOperation(w: Writer, op: Operation, keys: KeyCache): void {
       return;
     }
   }
-  writeWire(w, wireOperation(op, keys));
+  writeWire(w, wireOperation(op, keys, true, norm));
 }
 
 /** Write a message built by {@link wireOperation} or {@link wireRuleCommands}. */
@@ -201,13 +202,13 @@ export interface BulkSource {
   stopsDaemon(index: number): DaemonState | undefined;
 }
 
-/** A plan's operations as a {@link BulkSource}. */
-export function planSource(operations: readonly Operation[]): BulkSource {
+/** A plan's operations (with their normalised forms, index for index, when the plan made them) as a {@link BulkSource}. */
+export function planSource(operations: readonly Operation[], normals: readonly OperationNormal[] = []): BulkSource {
   const keys = new KeyCache();
   return {
     count: operations.length,
-    write: (i, w) => writeOperation(w, operations[i]!, keys),
-    context: (i) => wireOperation(operations[i]!, keys).context(),
+    write: (i, w) => writeOperation(w, operations[i]!, keys, normals[i]),
+    context: (i) => wireOperation(operations[i]!, keys, true, normals[i]).context(),
     stopsDaemon: (i) => {
       const o = operations[i]!;
       return o.op === 'stop-daemon' ? o.state : undefined;

@@ -28,7 +28,7 @@ import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOu
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
 import { liveDestinationOf } from './live-destination.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -590,15 +590,15 @@ export class Ipvs {
     const want = normalizeState(desired);
     const callOpts: CallOptions | undefined = options.signal ? { signal: options.signal } : undefined;
     const live = await this.readLive(callOpts);
-    const plan = diffStates(live.state, desired, options.removal ?? 'delete', want, live.normal);
-    const { operations } = plan;
+    const plan = diffStatesWithNormals(live.state, desired, options.removal ?? 'delete', want, live.normal);
+    const { operations, normals } = plan;
     const summary = { counts: plan.counts, summary: plan.summary };
     if (options.dryRun || operations.length === 0) {
       return { applied: 0, plan: summary, operations, durationMs: performance.now() - started, dryRun: !!options.dryRun };
     }
     // Messages are built as they are sent (the plan was validated whole above),
     // so memory does not hold a second copy of a large state.
-    const outcome = await this.sendBulk(planSource(operations), {
+    const outcome = await this.sendBulk(planSource(operations, normals), {
       stopOnError: true,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -618,9 +618,9 @@ export class Ipvs {
       const want = normalizeState(before, 'live');
       for (let attempt = 0; attempt < 3; attempt++) {
         const live = await this.readLive();
-        const plan = diffStates(live.state, before, 'delete', want, live.normal);
+        const plan = diffStatesWithNormals(live.state, before, 'delete', want, live.normal);
         if (plan.operations.length === 0) return { ok: true };
-        await this.sendBulk(planSource(plan.operations), { stopOnError: false });
+        await this.sendBulk(planSource(plan.operations, plan.normals), { stopOnError: false });
       }
       const live = await this.readLive();
       return diffStates(live.state, before, 'delete', want, live.normal).operations.length === 0 ? { ok: true } : { ok: false, error: new Error('the table still differs after 3 attempts') };

@@ -124,31 +124,17 @@ export interface NormalServiceState {
 }
 
 /**
- * Operations made by a plan carry the normalised forms of their specs under
- * these symbols, so the batch path does not validate the same spec twice.
- * (Symbol keys stay out of JSON and out of the public types.)
+ * The normalised form behind an operation, if the plan made one (adds and
+ * updates): the batch path writes it without validating the spec again. It
+ * travels beside the operations, not on them, so that operations handed back
+ * to the caller (a plan, an apply's result) do not keep a second copy of a
+ * large state alive.
  */
-export const NORMAL_SERVICE: unique symbol = Symbol('ipvs-ts normalised service');
-export const NORMAL_DESTINATION: unique symbol = Symbol('ipvs-ts normalised destination');
+export type OperationNormal = NormalServiceSpec | NormalDestination | undefined;
 
-// Operations carrying normalised forms are made whole by these, the symbol
-// key written in the literal: adding it afterwards would give every one of
-// 100,000 operations a slower object shape and a separate property store.
-function addServiceOp(service: ServiceSpec, norm: NormalServiceSpec): Operation {
-  const op = { op: 'add-service' as const, service, [NORMAL_SERVICE]: norm };
-  return op;
-}
-function updateServiceOp(service: ServiceSpec, before: ServiceSpec, norm: NormalServiceSpec): Operation {
-  const op = { op: 'update-service' as const, service, before, [NORMAL_SERVICE]: norm };
-  return op;
-}
-function addDestinationOp(service: ServiceKey, destination: DestinationSpec, norm: NormalDestination): Operation {
-  const op = { op: 'add-destination' as const, service, destination, [NORMAL_DESTINATION]: norm };
-  return op;
-}
-function updateDestinationOp(service: ServiceKey, destination: DestinationSpec, before: DestinationSpec, norm: NormalDestination): Operation {
-  const op = { op: 'update-destination' as const, service, destination, before, [NORMAL_DESTINATION]: norm };
-  return op;
+/** A plan with the normalised forms of its operations, index for index. */
+export interface NormalizedPlan extends Plan {
+  normals: OperationNormal[];
 }
 
 /** A state checked and normalised. */
@@ -312,12 +298,13 @@ const PHASE: Record<Operation['op'], number> = {
 };
 
 /**
- * Operations grouped by phase, each phase in the order the operations were
- * made. Linear: a large plan has hundreds of thousands of operations.
+ * The order of operations grouped by phase (as indices into `ops`), each
+ * phase in the order the operations were made. Linear: a large plan has
+ * hundreds of thousands of operations.
  */
-function byPhase(ops: Operation[]): Operation[] {
-  const phases: Operation[][] = [[], [], [], [], [], [], [], []];
-  for (const o of ops) phases[PHASE[o.op]]!.push(o);
+function byPhase(ops: Operation[]): number[] {
+  const phases: number[][] = [[], [], [], [], [], [], [], []];
+  for (let i = 0; i < ops.length; i++) phases[PHASE[ops[i]!.op]]!.push(i);
   return phases.flat();
 }
 
@@ -334,19 +321,36 @@ export function diffStates(
   normalizedDesired?: NormalState,
   normalizedLive?: NormalState,
 ): Plan {
+  const { normals: _normals, ...plan } = diffStatesWithNormals(live, desired, removal, normalizedDesired, normalizedLive);
+  return plan;
+}
+
+/** {@link diffStates}, with the normalised forms of the operations beside them (for the batch path). */
+export function diffStatesWithNormals(
+  live: DesiredState,
+  desired: DesiredState,
+  removal: Removal = 'delete',
+  normalizedDesired?: NormalState,
+  normalizedLive?: NormalState,
+): NormalizedPlan {
   const want = normalizedDesired ?? normalizeState(desired);
   const have = normalizedLive ?? normalizeState(live, 'live');
   const ops: Operation[] = [];
+  const norms: OperationNormal[] = [];
+  const push = (op: Operation, norm?: OperationNormal): void => {
+    ops.push(op);
+    norms.push(norm);
+  };
   const quiesce = (svc: ServiceKey, d: { spec: DestinationSpec; norm: NormalDestination }) => {
     if (d.norm.weight === 0) return;
-    ops.push({ op: 'update-destination', service: svc, destination: { ...d.spec, weight: 0 }, before: d.spec });
+    push({ op: 'update-destination', service: svc, destination: { ...d.spec, weight: 0 }, before: d.spec });
   };
 
   // Daemons that go or change are stopped first (mixed-family destinations cannot coexist with a daemon).
   if (want.daemons) {
     for (const [state, d] of have.daemons ?? []) {
       const w = want.daemons.get(state);
-      if (!w || daemonChanged(w.norm, d.norm)) ops.push({ op: 'stop-daemon', state: d.spec.state, before: d.spec });
+      if (!w || daemonChanged(w.norm, d.norm)) push({ op: 'stop-daemon', state: d.spec.state, before: d.spec });
     }
   }
   // One key object per service, shared by all of its operations (the batch
@@ -361,44 +365,45 @@ export function diffStates(
     const key = keyFor(id, h.spec);
     const w = want.services.get(id);
     if (!w) {
-      if (removal === 'delete') ops.push({ op: 'delete-service', service: key, before: { ...h.spec, destinations: [...h.destinations.values()].map((d) => d.spec) } });
+      if (removal === 'delete') push({ op: 'delete-service', service: key, before: { ...h.spec, destinations: [...h.destinations.values()].map((d) => d.spec) } });
       else for (const d of h.destinations.values()) quiesce(key, d);
       continue;
     }
     for (const [did, hd] of h.destinations) {
       const wd = w.destinations.get(did);
       if (!wd) {
-        if (removal === 'delete') ops.push({ op: 'delete-destination', service: key, destination: { address: hd.norm.address, port: hd.norm.port }, before: hd.spec });
+        if (removal === 'delete') push({ op: 'delete-destination', service: key, destination: { address: hd.norm.address, port: hd.norm.port }, before: hd.spec });
         else quiesce(key, hd);
       } else if (destinationChanged(wd.norm, hd.norm)) {
-        ops.push(updateDestinationOp(key, wd.spec, hd.spec, wd.norm));
+        push({ op: 'update-destination', service: key, destination: wd.spec, before: hd.spec }, wd.norm);
       }
     }
-    if (serviceChanged(w.norm, h.norm)) ops.push(updateServiceOp(stripDestinations(w.spec), stripDestinations(h.spec), w.norm));
+    if (serviceChanged(w.norm, h.norm)) push({ op: 'update-service', service: stripDestinations(w.spec), before: stripDestinations(h.spec) }, w.norm);
     for (const [did, wd] of w.destinations) {
-      if (!h.destinations.has(did)) ops.push(addDestinationOp(key, wd.spec, wd.norm));
+      if (!h.destinations.has(did)) push({ op: 'add-destination', service: key, destination: wd.spec }, wd.norm);
     }
   }
   for (const [id, w] of want.services) {
     if (have.services.has(id)) continue;
-    ops.push(addServiceOp(stripDestinations(w.spec), w.norm));
+    push({ op: 'add-service', service: stripDestinations(w.spec) }, w.norm);
     const key = keyFor(id, w.spec);
-    for (const wd of w.destinations.values()) ops.push(addDestinationOp(key, wd.spec, wd.norm));
+    for (const wd of w.destinations.values()) push({ op: 'add-destination', service: key, destination: wd.spec }, wd.norm);
   }
   if (want.timeouts && have.timeouts) {
     const t: Partial<Timeouts> = {};
     for (const k of ['tcp', 'tcpFin', 'udp'] as const) {
       if (want.timeouts[k] && want.timeouts[k] !== have.timeouts[k]) t[k] = want.timeouts[k];
     }
-    if (Object.keys(t).length) ops.push({ op: 'set-timeouts', timeouts: t, before: have.timeouts });
+    if (Object.keys(t).length) push({ op: 'set-timeouts', timeouts: t, before: have.timeouts });
   }
   if (want.daemons) {
     for (const [state, w] of want.daemons) {
       const h = have.daemons?.get(state);
-      if (!h || daemonChanged(w.norm, h.norm)) ops.push({ op: 'start-daemon', daemon: w.spec });
+      if (!h || daemonChanged(w.norm, h.norm)) push({ op: 'start-daemon', daemon: w.spec });
     }
   }
-  return { operations: byPhase(ops), ...summarize(ops) };
+  const order = byPhase(ops);
+  return { operations: order.map((i) => ops[i]!), normals: order.map((i) => norms[i]), ...summarize(ops) };
 }
 
 function stripDestinations(s: ServiceSpec | ServiceState): ServiceSpec {

@@ -2,7 +2,7 @@
  * floor: the kernel's own cost of building and reading an IPVS table, the
  * reference every ipvs-ts benchmark ratio is measured against.
  *
- * Usage: floor NSVC NDST BATCH
+ * Usage: floor NSVC NDST BATCH [spread]
  *   Pre-encodes NSVC TCP services (scheduler wlc) with NDST masquerading
  *   destinations each, then sends them BATCH messages per send() and waits
  *   for every ACK (apply_ms). Then reads the table back: one service dump and
@@ -12,6 +12,10 @@
  *
  * The table is the one test/bench/run.mjs builds: services
  * 10.<1+s/250>.<s%250>.1:80, destinations 10.200.<s%250>.<d+2>:8080, weight d+1.
+ * Every service address ends in .1, and the kernel's service hash (256
+ * buckets) only sees the last byte of an IPv4 address: all services share one
+ * bucket. With `spread` the last byte follows the third (10.<1+s/250>.<s%250>.
+ * <s%250+1>), which spreads the services over 250 buckets.
  */
 #include <arpa/inet.h>
 #include <linux/genetlink.h>
@@ -27,6 +31,7 @@
 static int sock;
 static unsigned next_seq = 1;
 static char rbuf[1 << 16];
+static int spread;
 
 static double ms(void) {
   struct timespec t;
@@ -105,7 +110,7 @@ static char *service_key(char *p, int s, int full) {
   char *nest = p;
   p += NLA_HDRLEN;
   unsigned short af = AF_INET, proto = IPPROTO_TCP, port = htons(80);
-  unsigned char addr[16] = {10, (unsigned char)(1 + s / 250), (unsigned char)(s % 250), 1};
+  unsigned char addr[16] = {10, (unsigned char)(1 + s / 250), (unsigned char)(s % 250), (unsigned char)(spread ? s % 250 + 1 : 1)};
   p = attr(p, IPVS_SVC_ATTR_AF, &af, 2);
   p = attr(p, IPVS_SVC_ATTR_PROTOCOL, &proto, 2);
   p = attr(p, IPVS_SVC_ATTR_ADDR, addr, 16);
@@ -123,8 +128,9 @@ static char *service_key(char *p, int s, int full) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) { fprintf(stderr, "usage: %s NSVC NDST BATCH\n", argv[0]); return 2; }
+  if (argc != 4 && !(argc == 5 && strcmp(argv[4], "spread") == 0)) { fprintf(stderr, "usage: %s NSVC NDST BATCH [spread]\n", argv[0]); return 2; }
   int nsvc = atoi(argv[1]), ndst = atoi(argv[2]), batch = atoi(argv[3]);
+  spread = argc == 5;
   sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
   int big = 8 << 20;
   setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);

@@ -23,13 +23,21 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 7);
 /** Uncounted rounds before the counted ones (see part 3). */
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2);
 
-/** The table floor.c builds: services 10.<1+s/250>.<s%250>.1:80, destinations 10.200.<s%250>.<d+2>:8080. */
-function desiredState(n, d) {
+/**
+ * The table floor.c builds: services 10.<1+s/250>.<s%250>.1:80, destinations
+ * 10.200.<s%250>.<d+2>:8080. Every service address ends in .1, and the
+ * kernel's service hash (256 buckets) only sees the last byte of an IPv4
+ * address, so all services share one bucket and each service add walks all
+ * the others: the kernel's cost grows with the square of the service count.
+ * `spread` ends service s in <s%250+1> instead (250 buckets), as real
+ * addresses mostly do.
+ */
+function desiredState(n, d, spread = false) {
   const services = [];
   for (let s = 0; s < n; s++) {
     const destinations = [];
     for (let i = 0; i < d; i++) destinations.push({ address: `10.200.${s % 250}.${i + 2}`, port: 8080, forward: 'masq', weight: i + 1 });
-    services.push({ protocol: 'tcp', address: `10.${1 + Math.floor(s / 250)}.${s % 250}.1`, port: 80, scheduler: 'wlc', destinations });
+    services.push({ protocol: 'tcp', address: `10.${1 + Math.floor(s / 250)}.${s % 250}.${spread ? (s % 250) + 1 : 1}`, port: 80, scheduler: 'wlc', destinations });
   }
   return { services };
 }
@@ -74,20 +82,26 @@ function deleteNamespaces() {
 }
 
 // ---- child mode: the large apply in a process of its own, for its peak RSS ----
-// argv: --large <services> <warm-up namespace> <measured namespace>
+// argv: --large <services> <warm-up namespace> <measured namespace> [spread]
 if (process.argv[2] === '--large') {
   const n = Number(process.argv[3]);
-  // Uncounted 1,000 x 10 rounds first, in a namespace of their own, so that
-  // the large apply runs warm like the 1,000 x 10 figures it is compared with.
+  const spread = process.argv[6] === 'spread';
+  // Uncounted rounds of the same size first, in a namespace of their own, so
+  // that the large apply runs warm like the 1,000 x 10 figures it is compared
+  // with. (A fresh process's heap is all new memory, and in the sandbox every
+  // first touch of a page is a fault costing about 0.2 ms.) The first one's
+  // time is reported as the cold start.
+  const desired = desiredState(n, DESTS, spread);
   const warm = await Ipvs.open({ netns: process.argv[4] });
+  let coldApplyMs = 0;
   for (let i = 0; i < WARM_UP; i++) {
-    await warm.apply(desiredState(SERVICES, DESTS));
-    await warm.snapshot();
+    const t0 = performance.now();
+    await warm.apply(desired);
+    if (i === 0) coldApplyMs = ms(t0);
     await warm.flush();
   }
   await warm.close();
   const ipvs = await Ipvs.open({ netns: process.argv[5] });
-  const desired = desiredState(n, DESTS);
   let t = performance.now();
   const r = await ipvs.apply(desired);
   const applyMs = ms(t);
@@ -99,7 +113,7 @@ if (process.argv[2] === '--large') {
   const snapMs = ms(t);
   await ipvs.flush();
   await ipvs.close();
-  process.stdout.write(JSON.stringify({ applyMs, snapMs, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024 }));
+  process.stdout.write(JSON.stringify({ applyMs, coldApplyMs, snapMs, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024 }));
   process.exit(0);
 }
 
@@ -108,8 +122,8 @@ const floorBin = join(work, 'floor');
 execFileSync('cc', ['-O2', '-o', floorBin, join(here, 'floor.c')]);
 const results = {};
 /** One floor run in a fresh namespace (floor.c flushes its table at the end). */
-function runFloor(services) {
-  const line = freshNamespace().exec(floorBin, [String(services), String(DESTS), '64']).toString();
+function runFloor(services, spread = false) {
+  const line = freshNamespace().exec(floorBin, [String(services), String(DESTS), '64', ...(spread ? ['spread'] : [])]).toString();
   return { apply: Number(/apply_ms=([\d.]+)/.exec(line)[1]), read: Number(/read_ms=([\d.]+)/.exec(line)[1]) };
 }
 try {
@@ -178,13 +192,40 @@ try {
   results.noop = median(noop);
 
   // 4. The large table, in a child process for its own peak RSS.
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--large', String(LARGE), freshNamespace().path, freshNamespace().path], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (child.status !== 0) throw new Error(`large apply failed: ${child.stderr}`);
-  const large = JSON.parse(child.stdout);
+  const runLarge = (spread) => {
+    const args = [fileURLToPath(import.meta.url), '--large', String(LARGE), freshNamespace().path, freshNamespace().path, ...(spread ? ['spread'] : [])];
+    const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (child.status !== 0) throw new Error(`large apply failed: ${child.stderr}`);
+    return JSON.parse(child.stdout);
+  };
+  const large = runLarge(false);
   results.largeApply = large.applyMs;
+  results.largeColdApply = large.coldApplyMs;
   results.largeSnapshot = large.snapMs;
   results.largeRssMb = large.maxRssMb;
   results.largeRssSnapMb = large.maxRssAfterSnapshotMb;
+
+  // 5. The same growth with service addresses spread over the kernel's hash:
+  // the floor and ipvs-ts at both sizes (ipvs-ts is warm by now).
+  const spreadFloor = [];
+  for (let i = 0; i < REPEAT; i++) spreadFloor.push(runFloor(SERVICES, true).apply);
+  results.spreadFloorApply = median(spreadFloor);
+  results.spreadFloorLargeApply = runFloor(LARGE, true).apply;
+  const spreadDesired = desiredState(SERVICES, DESTS, true);
+  const spreadApply = [];
+  for (let i = 0; i < REPEAT; i++) {
+    const ipvs = await Ipvs.open({ netns: freshNamespace().path });
+    t = performance.now();
+    await ipvs.apply(spreadDesired);
+    spreadApply.push(ms(t));
+    await ipvs.flush();
+    await ipvs.close();
+  }
+  results.spreadApply = median(spreadApply);
+  const spreadLarge = runLarge(true);
+  results.spreadLargeApply = spreadLarge.applyMs;
+  results.spreadLargeColdApply = spreadLarge.coldApplyMs;
+  results.spreadLargeRssMb = spreadLarge.maxRssMb;
 } finally {
   deleteNamespaces();
   rmSync(work, { recursive: true, force: true });
@@ -206,6 +247,17 @@ const rows = [
   [`ipvs-ts apply ${LARGE.toLocaleString('en')} x 10`, r.largeApply, `${ratio(r.largeApply / r.apply)} x the 1,000 x 10 apply (target <= 11); ${ratio(r.largeApply / r.floorLargeApply)} x its floor; peak RSS ${r.largeRssMb.toFixed(0)} MB (target < 200)`],
   [`ipvs-ts snapshot ${LARGE.toLocaleString('en')} x 10`, r.largeSnapshot, `${ratio(r.largeSnapshot / r.floorLargeRead)} x its floor; peak RSS ${r.largeRssSnapMb.toFixed(0)} MB by its end`],
 ];
+rows.push(
+  [`spread addresses — floor: apply 1,000 x 10`, r.spreadFloorApply, ''],
+  [`spread addresses — floor: apply ${LARGE.toLocaleString('en')} x 10`, r.spreadFloorLargeApply, `${ratio(r.spreadFloorLargeApply / r.spreadFloorApply)} x the floor at 1,000 x 10`],
+  [`spread addresses — ipvs-ts apply 1,000 x 10`, r.spreadApply, `${ratio(r.spreadApply / r.spreadFloorApply)} x floor`],
+  [
+    `spread addresses — ipvs-ts apply ${LARGE.toLocaleString('en')} x 10`,
+    r.spreadLargeApply,
+    `${ratio(r.spreadLargeApply / r.spreadApply)} x the 1,000 x 10 apply (target <= 11); ${ratio(r.spreadLargeApply / r.spreadFloorLargeApply)} x its floor; peak RSS ${r.spreadLargeRssMb.toFixed(0)} MB`,
+  ],
+);
+rows.push([`ipvs-ts cold start of the ${LARGE.toLocaleString('en')} x 10 apply (first warm-up round in its process, not counted above)`, r.largeColdApply, `spread addresses: ${r.spreadLargeColdApply.toFixed(0)} ms`]);
 rows.push(['ipvs-ts cold start (first warm-up round, not counted above): apply / snapshot / no-op', r.coldApply, `snapshot ${r.coldSnapshot.toFixed(0)} ms, no-op ${r.coldNoop.toFixed(0)} ms`]);
 console.log(`\nipvs-ts benchmark — kernel ${execFileSync('uname', ['-r']).toString().trim()}, sandbox ${process.env.IPVS_TS_SANDBOX ?? 'none'}, node ${process.version}, median of ${REPEAT} after ${WARM_UP} warm-up rounds\n`);
 console.log('| measurement | ms | ratio |');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { commandTable } from '../../../src/ipvs/attributes.js';
 import { KeyCache, planSource, wireOperation, writeOperation, writeWire } from '../../../src/ipvs/bulk.js';
 import { destinationAttributes, writeDestinationNest } from '../../../src/ipvs/codec.js';
-import { diffStates, type DesiredState } from '../../../src/ipvs/state.js';
+import { diffStates, diffStatesWithNormals, type DesiredState } from '../../../src/ipvs/state.js';
 import type { DestinationSpec, ServiceSpec } from '../../../src/ipvs/types.js';
 import { normalizeDestination, normalizeServiceSpec } from '../../../src/ipvs/validate.js';
 import { encodeAttributes } from '../../../src/netlink/schema.js';
@@ -73,15 +73,20 @@ describe('writeOperation', () => {
       services: [{ ...SERVICES[0]!, destinations: [{ address: '192.0.2.21', port: 8080, forward: 'masq', weight: 1 }, { address: '192.0.2.99', port: 80, forward: 'masq' }] }],
     };
     const desired: DesiredState = { services: SERVICES.map((s) => ({ ...s, destinations: destinationsFor(s) })) };
-    const plan = diffStates(live, desired);
+    const plan = diffStatesWithNormals(live, desired);
     const kinds = new Set(plan.operations.map((o) => o.op));
     expect([...kinds].sort()).toEqual(['add-destination', 'add-service', 'delete-destination', 'update-destination']);
+    // Every add and update carries its normalised form; the direct path is taken for destinations.
+    plan.operations.forEach((op, i) => expect(plan.normals[i] !== undefined, op.op).toBe(op.op.startsWith('add') || op.op.startsWith('update')));
     const keys = new KeyCache();
-    for (const op of plan.operations) {
-      const direct = bytes((w) => writeOperation(w, op, new KeyCache()));
+    plan.operations.forEach((op, i) => {
+      const direct = bytes((w) => writeOperation(w, op, new KeyCache(), plan.normals[i]));
       const generic = bytes((w) => writeWire(w, wireOperation(op, keys)));
       expect(direct.toString('hex'), `${op.op} ${JSON.stringify(op)}`).toBe(generic.toString('hex'));
-    }
+    });
+    // The operations themselves hold no normalised forms (a caller keeping them keeps nothing more).
+    expect(Object.getOwnPropertySymbols(plan.operations[0]!)).toEqual([]);
+    expect('normals' in diffStates(live, desired)).toBe(false);
   });
 
   it('planSource words a failure by the operation and marks only stop-daemon as a daemon stop', () => {
