@@ -306,8 +306,8 @@ describe('plan, dry run, quiesce, invalid states', () => {
       'update-destination', // 10.1.0.2 weight 5
       'delete-service', // 10.0.0.11:80
       'update-service', // rr → wrr
-      'add-service', // UDP 10.0.0.12:53
-      'add-destination', // 10.1.0.9
+      'add-destination', // 10.1.0.9 (to the kept service)
+      'add-service', // UDP 10.0.0.12:53, then its destination
       'add-destination', // 10.1.0.5
     ]);
     expect(plan.summary).toBe('add 1 service, 2 destinations; update 1 service, 1 destination; delete 1 service, 1 destination');
