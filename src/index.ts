@@ -49,6 +49,6 @@ export {
   type NetlinkErrorOptions,
 } from './errors.js';
 export { Conn, type BatchOptions, type BatchOutcome, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
-export { GenlConn, type GenlFamily, type GenlMessage } from './netlink/genl.js';
+export { GenlConn, type GenlFamily, type GenlMessage, type GenlRequestOptions } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';
 export * from './system/index.js';
