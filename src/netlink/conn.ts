@@ -693,49 +693,35 @@ export class Conn {
   /** Read whatever the kernel has already queued for this socket. */
   private receiveNow(): void {
     const socket = this.socket;
+    // Sockets without receiveInto() (fakes may leave it out) are read by the poll.
+    if (!socket.receiveInto) return;
     // One datagram at a time, and only while answers are still awaited: the
     // read that would only say EAGAIN is skipped (a system call per request
     // saved, which matters for thousands of back-to-back dumps). A few at most:
     // a large dump goes on through the poll, so the loop stays responsive.
-    if (socket.receiveInto) {
-      let any = false;
-      for (let i = 0; i < RECEIVE_NOW_MAX && socket === this.socket && this.inFlightCount() > 0; i++) {
-        let n: number;
-        try {
-          n = socket.receiveInto(this.receiveBuffer);
-        } catch (e) {
-          this.onSocketError(socket, e as NodeJS.ErrnoException);
-          return;
-        }
-        if (n < 0) break;
-        any = true;
-        this.stats.datagrams++;
-        this.datagramIsShared = true;
-        try {
-          this.onDatagram(this.receiveBuffer.subarray(0, n));
-        } finally {
-          this.datagramIsShared = false;
-        }
-      }
-      if (any && socket === this.socket) {
-        this.updateRef();
-        if (this.queue.length > 0) this.scheduleFlush();
-      }
-      return;
-    }
-    if (!socket.receive) return;
+    // receiveInto() reads into the reused buffer (see keep()).
+    let any = false;
     for (let i = 0; i < RECEIVE_NOW_MAX && socket === this.socket && this.inFlightCount() > 0; i++) {
-      let datagrams: Buffer[];
+      let n: number;
       try {
-        datagrams = socket.receive(1);
+        n = socket.receiveInto(this.receiveBuffer);
       } catch (e) {
-        const before = (e as { datagrams?: Buffer[] }).datagrams;
-        if (before?.length) this.onDatagrams(socket, before);
         this.onSocketError(socket, e as NodeJS.ErrnoException);
         return;
       }
-      if (datagrams.length === 0) return;
-      this.onDatagrams(socket, datagrams);
+      if (n < 0) break;
+      any = true;
+      this.stats.datagrams++;
+      this.datagramIsShared = true;
+      try {
+        this.onDatagram(this.receiveBuffer.subarray(0, n));
+      } finally {
+        this.datagramIsShared = false;
+      }
+    }
+    if (any && socket === this.socket) {
+      this.updateRef();
+      if (this.queue.length > 0) this.scheduleFlush();
     }
   }
 
