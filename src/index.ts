@@ -48,7 +48,7 @@ export {
   type ExtendedAck,
   type NetlinkErrorOptions,
 } from './errors.js';
-export { Conn, type BatchOptions, type BatchOutcome, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
+export { Conn, type BatchOptions, type BatchOutcome, type DumpsOptions, type ConnOptions, type RequestOptions, type SocketFactory, type ConnStats } from './netlink/conn.js';
 export { GenlConn, type GenlFamily, type GenlMessage, type GenlRequestOptions } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';
 export * from './system/index.js';

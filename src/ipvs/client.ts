@@ -2,9 +2,8 @@
  * The Ipvs client: every IPVS generic-netlink command, typed.
  * @module
  */
-import { setMaxListeners } from 'node:events';
 import { NetlinkError } from '../errors.js';
-import type { RequestOptions, SocketFactory } from '../netlink/conn.js';
+import type { DumpsOptions, RequestOptions, SocketFactory } from '../netlink/conn.js';
 import type { GenlRequestOptions } from '../netlink/genl.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
 import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
@@ -21,12 +20,13 @@ import {
   serviceKeyAttributes,
   serviceOf,
   serviceSpecAttributes,
+  writeServiceKeyNest,
 } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
-import { liveDestinationOf } from './live-destination.js';
+import { liveDestinationAt } from './live-destination.js';
 import { formatRules, parseRules } from './rules.js';
 import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
@@ -130,21 +130,9 @@ export class Ipvs {
     }
   }
 
-  /**
-   * Run one IPVS command; map kernel errors with `ctx`. With `onMessage`, a
-   * dump's replies are handed over one by one (valid only during the call)
-   * instead of collected.
-   */
-  private async command(
-    cmd: number,
-    attrs: CommandAttrs,
-    ctx: IpvsErrorContext,
-    options?: CallOptions,
-    dump = false,
-    onMessage?: (m: GenlMessage) => void,
-  ): Promise<GenlMessage[]> {
+  /** Run one IPVS command; map kernel errors with `ctx`. */
+  private async command(cmd: number, attrs: CommandAttrs, ctx: IpvsErrorContext, options?: CallOptions, dump = false): Promise<GenlMessage[]> {
     const request = callOptions(options, ctx.operation, CHANGE_COMMANDS.has(cmd));
-    if (onMessage) request.onMessage = onMessage;
     try {
       return await this.genl.request(this.family.id, cmd, C.IPVS_GENL_VERSION, dump ? NLM_F_DUMP : 0, (w) => encodeAttributes(w, commandTable, attrs), request);
     } catch (e) {
@@ -457,7 +445,6 @@ export class Ipvs {
     return formatRules(withDests);
   }
 
-  /** Services without statistics (for snapshots). */
   /** Services without statistics, as specs with their normalised forms (for snapshots and plans). */
   private async listLiveServices(options?: CallOptions): Promise<LiveService[]> {
     const replies = await this.command(C.IPVS_CMD_GET_SERVICE, {}, { operation: 'snapshot', kind: 'service' }, options, true);
@@ -471,16 +458,37 @@ export class Ipvs {
     return out;
   }
 
-  /** Fill in the destinations of a live service (without statistics). */
-  private async listLiveDestinations(s: LiveService, options: CallOptions | undefined, withNormal: boolean): Promise<void> {
-    const k = s.norm;
-    // Each reply is read as it arrives and not kept: a large table's replies
-    // never pile up in memory.
-    const onMessage = (m: GenlMessage): void => {
-      const d = liveDestinationOf(m, k.family, withNormal);
-      if (d) s.destinations.push(d);
-    };
-    await this.command(C.IPVS_CMD_GET_DEST, { service: serviceKeyAttributes(k) }, { operation: 'snapshot', kind: 'service', service: describeService(k) }, options, true, onMessage);
+  /**
+   * Fill in the destinations of live services (without statistics): one
+   * GET_DEST dump per service, run back to back as one series, each reply read
+   * in place as it arrives and nothing of it kept.
+   */
+  private async listLiveDestinations(services: LiveService[], options: CallOptions | undefined, withNormal: boolean): Promise<void> {
+    const name = (i: number): string => describeService(services[i]!.norm);
+    const dumps: DumpsOptions = { operation: (i) => `snapshot (destinations of service ${name(i)})` };
+    if (options?.signal) dumps.signal = options.signal;
+    if (options?.timeoutMs !== undefined) dumps.timeoutMs = options.timeoutMs;
+    let at = 0;
+    try {
+      await this.genl.requestDumps(
+        this.family.id,
+        C.IPVS_CMD_GET_DEST,
+        C.IPVS_GENL_VERSION,
+        services.length,
+        (i, w) => {
+          at = i;
+          writeServiceKeyNest(w, services[i]!.norm);
+        },
+        (i, datagram, start, end) => {
+          const s = services[i]!;
+          const d = liveDestinationAt(datagram, start, end, s.norm.family, withNormal);
+          if (d) s.destinations.push(d);
+        },
+        dumps,
+      );
+    } catch (e) {
+      throw toIpvsError(e, { operation: 'snapshot', kind: 'service', service: name(at) });
+    }
   }
 
   /** The destinations of a service (one GET_DEST dump). */
@@ -532,27 +540,9 @@ export class Ipvs {
 
   /** The live table as a state and its normalised form (for plans). */
   private async readLive(options?: CallOptions, withNormal = true): Promise<{ state: DesiredState; normal: NormalState }> {
-    // The dumps below are all pending at once, one abort listener each: they
-    // listen to an inner signal, so the caller's gets one listener (Node warns
-    // of a leak past 10 listeners on one signal).
-    const outer = options?.signal;
-    let onAbort: (() => void) | undefined;
-    if (outer && !outer.aborted) {
-      const inner = new AbortController();
-      setMaxListeners(0, inner.signal);
-      onAbort = () => inner.abort(outer.reason);
-      outer.addEventListener('abort', onAbort, { once: true });
-      options = { ...options, signal: inner.signal };
-    }
-    try {
-      const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
-      // All destination dumps are requested at once; the connection runs them
-      // back to back (one socket runs one dump at a time).
-      await Promise.all(services.map((s) => this.listLiveDestinations(s, options, withNormal)));
-      return liveState(services, timeouts, daemons.map(daemonSpecOf));
-    } finally {
-      if (outer && onAbort) outer.removeEventListener('abort', onAbort);
-    }
+    const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
+    await this.listLiveDestinations(services, options, withNormal);
+    return liveState(services, timeouts, daemons.map(daemonSpecOf));
   }
 
   /**

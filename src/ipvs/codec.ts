@@ -27,6 +27,25 @@ export function serviceKeyAttributes(k: NormalServiceKey): ServiceAttrs {
   return { af: k.af, protocol: PROTOCOLS[k.protocol!], address: k.addressBytes!, port: k.port! };
 }
 
+/**
+ * Write the IPVS_CMD_ATTR_SERVICE nest of {@link serviceKeyAttributes}
+ * straight into `w`: the bytes the table encoder writes (a unit test holds them
+ * equal), without an attribute object — a snapshot names a service in every
+ * destination dump.
+ */
+export function writeServiceKeyNest(w: Writer, k: NormalServiceKey): void {
+  const nest = w.beginNested(C.IPVS_CMD_ATTR_SERVICE);
+  w.attrU16(C.IPVS_SVC_ATTR_AF, k.af);
+  if (k.fwmark !== undefined) {
+    w.attrU32(C.IPVS_SVC_ATTR_FWMARK, k.fwmark);
+  } else {
+    w.attrU16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[k.protocol!]);
+    w.attrBytes(C.IPVS_SVC_ATTR_ADDR, k.addressBytes!);
+    w.attrBe16(C.IPVS_SVC_ATTR_PORT, k.port!);
+  }
+  w.endAttr(nest);
+}
+
 /** Encoded ip_vs_flags by value; shared and never modified (every service add names one). */
 const flagsCache = new Map<number, Uint8Array>();
 

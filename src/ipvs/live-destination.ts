@@ -69,11 +69,17 @@ function checkSize(table: AttributeTable<FieldSpecs>, type: number, plen: number
  * destination nest. `serviceFamily` stands in for a missing address family.
  */
 export function liveDestinationOf(m: GenlMessage, serviceFamily: Family, withNormal: boolean): LiveDestination | undefined {
-  const buf = m.message.payload;
-  const end = buf.length;
+  return liveDestinationAt(m.message.payload, m.attributesOffset, m.message.payload.length, serviceFamily, withNormal);
+}
+
+/**
+ * {@link liveDestinationOf} for a reply whose attributes lie at
+ * `buf[start, end)` — read in place where it arrived (see `Conn.requestDumps`).
+ */
+export function liveDestinationAt(buf: Buffer, start: number, end: number, serviceFamily: Family, withNormal: boolean): LiveDestination | undefined {
   let nest = -1;
   let nestEnd = 0;
-  for (let off = m.attributesOffset; off + NLA_HDRLEN <= end; ) {
+  for (let off = start; off + NLA_HDRLEN <= end; ) {
     const len = attributeLength(buf, off, end, commandConfigTable);
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
     checkSize(commandConfigTable, type, len - NLA_HDRLEN, off);

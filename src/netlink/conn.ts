@@ -194,7 +194,44 @@ interface Chunk {
   errors: number;
 }
 
-type QueueEntry = Pending | Batch;
+/** Options of {@link Conn.requestDumps}. */
+export interface DumpsOptions {
+  /** Stops the series: it rejects with AbortError. */
+  signal?: AbortSignal;
+  /** Deadline in ms for progress (moved on whenever another of the dumps starts). */
+  timeoutMs?: number;
+  /** Names dump `index` in errors, e.g. `'snapshot: destinations of TCP 10.0.0.1:80'`. */
+  operation?: (index: number) => string;
+}
+
+/** Dumps run one after another as one queue entry (see {@link Conn.requestDumps}). */
+interface DumpSeries {
+  kind: 'dumps';
+  type: number;
+  count: number;
+  /** Next index to send. */
+  next: number;
+  /** Index of the dump the kernel is running, or -1. */
+  current: number;
+  /** Sequence number and send position of that dump. */
+  seq: number;
+  /** `next` at the last sweep (see Conn.sweep). */
+  sweptAt: number;
+  order: number;
+  interrupted: boolean;
+  encode: (index: number, w: Writer) => void;
+  onReply: (index: number, datagram: Buffer, payloadStart: number, payloadEnd: number) => void;
+  operation: ((index: number) => string) | undefined;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  deadline: number;
+  timeoutMs: number;
+  state: 'queued' | 'done';
+}
+
+type QueueEntry = Pending | Batch | DumpSeries;
 
 /**
  * First-in-first-out queue that takes from the front in O(1): a connection can
@@ -260,6 +297,8 @@ export class Conn {
   private sendOrder = 0;
   /** Seq of the dump the kernel is running on this socket (also while draining a cancelled one). */
   private activeDump: number | undefined;
+  /** The dump series whose dump is `activeDump`. */
+  private activeSeries: DumpSeries | undefined;
   private nextSeq = 1;
   private flushScheduled = false;
   private closed = false;
@@ -276,6 +315,14 @@ export class Conn {
   private readonly receiveBuffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
   /** True while the datagram being handled is a view of `receiveBuffer`. */
   private datagramIsShared = false;
+  // Made once: a snapshot schedules a flush and reads the clock per dump.
+  private readonly markClockStale = (): void => {
+    this.clockStale = true;
+  };
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
   private portId = 0;
   /** Diagnostics counters. */
   readonly stats: ConnStats = { sent: 0, sends: 0, datagrams: 0, unmatched: 0, reopened: 0 };
@@ -437,6 +484,161 @@ export class Conn {
     });
   }
 
+  /**
+   * Run `count` dumps of `type` one after another — what a socket allows, since
+   * the kernel runs one dump per socket at a time — as one queue entry:
+   * `encode(i, w)` writes dump i's payload straight into the send buffer when
+   * its turn comes, and every reply message of dump i is handed to
+   * `onReply(i, datagram, payloadStart, payloadEnd)` in place (the bytes are
+   * only valid during the call; nothing is copied or collected). Resolves when
+   * the last dump is done; rejects at the first error, naming the dump with
+   * `options.operation`. Memory does not grow with `count`: no promise, record
+   * or message object per dump or reply. A snapshot reads each service's
+   * destinations this way.
+   */
+  requestDumps(
+    type: number,
+    count: number,
+    encode: (index: number, w: Writer) => void,
+    onReply: (index: number, datagram: Buffer, payloadStart: number, payloadEnd: number) => void,
+    options: DumpsOptions = {},
+  ): Promise<void> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('netlink connection is closed'));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(options.operation?.(0), 'before it was sent', signal.reason));
+    if (count <= 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+      const s: DumpSeries = {
+        kind: 'dumps',
+        type,
+        count,
+        next: 0,
+        current: -1,
+        seq: 0,
+        sweptAt: 0,
+        order: 0,
+        interrupted: false,
+        encode,
+        onReply,
+        operation: options.operation,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        deadline: timeoutMs > 0 && Number.isFinite(timeoutMs) ? this.now() + timeoutMs : Infinity,
+        timeoutMs,
+        state: 'queued',
+      };
+      if (s.deadline !== Infinity) this.armSweeper(timeoutMs);
+      if (signal) {
+        s.onAbort = () => {
+          const sent = s.current >= 0;
+          this.failSeries(s, abortError(this.seriesOperation(s), sent ? 'while the kernel was answering' : 'before it was sent', signal.reason), false);
+        };
+        signal.addEventListener('abort', s.onAbort, { once: true });
+      }
+      this.queue.push(s);
+      this.updateRef();
+      this.scheduleFlush();
+    });
+  }
+
+  /** The operation name of a series' current (or next) dump. */
+  private seriesOperation(s: DumpSeries): string | undefined {
+    return s.operation?.(s.current >= 0 ? s.current : Math.min(s.next, s.count - 1));
+  }
+
+  /** Write the next dump of series `s` into `w`; false if it could not be encoded (the series failed). */
+  private writeSeriesDump(s: DumpSeries, w: Writer): boolean {
+    const seq = this.allocSeq();
+    const start = w.beginMessage(s.type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0);
+    try {
+      s.encode(s.next, w);
+    } catch (e) {
+      w.length = start;
+      s.current = -1;
+      this.failSeries(s, e instanceof Error ? e : new Error(String(e)), true);
+      return false;
+    }
+    w.endMessage(start);
+    s.current = s.next++;
+    s.seq = seq;
+    s.order = ++this.sendOrder;
+    s.interrupted = false;
+    this.activeDump = seq;
+    this.activeSeries = s;
+    return true;
+  }
+
+  /** One message of the series' running dump, read in place at `off` (nlmsg_len `len`). */
+  private onSeriesMessage(s: DumpSeries, d: Buffer, off: number, len: number): void {
+    if (this.lazyHead < this.lazyInFlight.length || this.activeChunks.length) this.confirmBefore(s.order);
+    const type = LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4);
+    const flags = LE ? d.readUInt16LE(off + 6) : d.readUInt16BE(off + 6);
+    if (flags & NLM_F_DUMP_INTR) s.interrupted = true;
+    try {
+      switch (type) {
+        case NLMSG_NOOP:
+          return;
+        case NLMSG_OVERRUN:
+          this.failSeries(s, new RepliesLostError(seriesOp(this.seriesOperation(s), s.seq)), false);
+          return;
+        case NLMSG_ERROR:
+        case NLMSG_DONE: {
+          // The end of this dump (an ERROR with status 0 is not expected; the DONE ends a dump).
+          const msg: NetlinkMessage = { type, flags, seq: s.seq, pid: 0, payload: d.subarray(off + NLMSG_HDRLEN, off + len) };
+          const r = type === NLMSG_ERROR ? parseErrorMessage(msg) : doneAsError(parseDoneMessage(msg));
+          if (type === NLMSG_ERROR && r.error === 0) return;
+          if (r.error < 0) {
+            this.failSeries(s, new NetlinkError(-r.error, undefined, { ...seriesOp(this.seriesOperation(s), s.seq), ...(r.extack ? { extack: r.extack } : {}) }), true);
+          } else if (s.interrupted) {
+            this.failSeries(s, new DumpInterruptedError(seriesOp(this.seriesOperation(s), s.seq)), true);
+          } else {
+            this.seriesDumpDone(s);
+          }
+          return;
+        }
+        default:
+          s.onReply(s.current, d, off + NLMSG_HDRLEN, off + len);
+      }
+    } catch (e) {
+      this.failSeries(s, e instanceof Error ? e : new Error(String(e)), false);
+    }
+  }
+
+  /** Dump `s.current` finished: free the socket's dump slot; the series goes on or resolves. */
+  private seriesDumpDone(s: DumpSeries): void {
+    this.activeDump = undefined;
+    this.activeSeries = undefined;
+    s.current = -1;
+    if (s.next >= s.count) {
+      s.state = 'done';
+      if (s.signal && s.onAbort) s.signal.removeEventListener('abort', s.onAbort);
+      s.resolve();
+    }
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  /**
+   * Reject a series. `dumpEnded`: its running dump is over (the kernel said
+   * so, or it was never sent), so the dump slot is free; otherwise the rest
+   * of the dump is drained as unmatched replies first.
+   */
+  private failSeries(s: DumpSeries, error: Error, dumpEnded: boolean): void {
+    if (s.state === 'done') return;
+    s.state = 'done';
+    this.queue.remove(s);
+    if (this.activeSeries === s) {
+      this.activeSeries = undefined;
+      if (dumpEnded) this.activeDump = undefined;
+    }
+    if (s.signal && s.onAbort) s.signal.removeEventListener('abort', s.onAbort);
+    s.reject(error);
+    this.updateRef();
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
   /** Resolve a batch once nothing of it is outstanding and nothing more will be sent. */
   private settleBatch(b: Batch): void {
     if (b.state === 'done' || b.outstanding > 0 || (b.next < b.count && !b.stopped)) return;
@@ -502,7 +704,7 @@ export class Conn {
   }
 
   private inFlightCount(): number {
-    return this.inFlight.size + this.batchOutstanding;
+    return this.inFlight.size + this.batchOutstanding + (this.activeSeries ? 1 : 0);
   }
 
   /** The batch chunk a sequence number belongs to. */
@@ -551,9 +753,7 @@ export class Conn {
     if (this.clockStale) {
       this.clockNow = performance.now();
       this.clockStale = false;
-      queueMicrotask(() => {
-        this.clockStale = true;
-      });
+      queueMicrotask(this.markClockStale);
     }
     return this.clockNow;
   }
@@ -583,12 +783,26 @@ export class Conn {
     const expired: Pending[] = [];
     for (const p of this.inFlight.values()) if (p.deadline <= now) expired.push(p);
     const batches = new Set<Batch>(this.activeChunks.map((c) => c.batch));
+    const series = new Set<DumpSeries>(this.activeSeries ? [this.activeSeries] : []);
     for (const e of this.queue) {
       if (e.kind === 'batch') batches.add(e);
+      else if (e.kind === 'dumps') series.add(e);
       else if (e.deadline <= now) expired.push(e);
     }
     for (const b of batches) {
       if (b.deadline <= now) this.failBatch(b, new TimeoutError(`${b.operation ?? 'netlink batch'}: no progress within ${b.timeoutMs} ms`));
+    }
+    for (const s of series) {
+      if (s.next !== s.sweptAt) {
+        // Progress since the last sweep moves the deadline (checked here
+        // rather than per dump: reading the clock is a system call in UML).
+        s.sweptAt = s.next;
+        if (s.deadline !== Infinity) s.deadline = now + s.timeoutMs;
+        continue;
+      }
+      if (s.deadline > now) continue;
+      const where = s.current >= 0 ? 'waiting for the kernel' : 'before it could be sent';
+      this.failSeries(s, new TimeoutError(`${this.seriesOperation(s) ?? 'netlink dump'}: no answer within ${s.timeoutMs} ms (${where})`), s.current < 0);
     }
     for (const p of expired) this.onTimeout(p, p.timeoutMs);
   }
@@ -602,10 +816,7 @@ export class Conn {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    queueMicrotask(this.flushNow);
   }
 
   /** Write as many queued requests as the limits allow into one buffer, and send it. */
@@ -618,8 +829,17 @@ export class Conn {
     let taken = 0;
     let lastStart = -1;
     let chunkMessages = 0;
+    let seriesDumps = 0;
     while (taken < this.queue.length && this.inFlightCount() < maxInFlight && w.length < maxBatchBytes) {
       const entry = this.queue.at(taken)!;
+      if (entry.kind === 'dumps') {
+        // One dump of the series per send: the next waits for this one's end.
+        if (this.activeDump !== undefined) break;
+        if (!this.writeSeriesDump(entry, w)) continue; // it failed and left the queue
+        seriesDumps++;
+        if (entry.next >= entry.count) taken++;
+        break;
+      }
       if (entry.kind === 'batch') {
         if (!entry.stopped) chunkMessages += this.writeChunk(entry, w);
         if (entry.stopped || entry.next >= entry.count) {
@@ -663,11 +883,11 @@ export class Conn {
       w.patchU16(lastStart + 6, last.flags);
     }
     for (const p of batch) if (p.lazy) this.lazyInFlight.push(p);
-    if (batch.length > 0 || chunkMessages > 0) {
+    if (batch.length > 0 || chunkMessages > 0 || seriesDumps > 0) {
       try {
         this.socket.send(w.peek());
         this.stats.sends++;
-        this.stats.sent += batch.length + chunkMessages;
+        this.stats.sent += batch.length + chunkMessages + seriesDumps;
         // The kernel answers most requests inside send(): read the answers now
         // rather than after a trip through the event loop.
         this.receiveNow();
@@ -679,11 +899,12 @@ export class Conn {
           this.finish(p, err);
         }
         for (const b of new Set(this.activeChunks.map((c) => c.batch))) this.failBatch(b, err);
+        if (seriesDumps > 0 && this.activeSeries) this.failSeries(this.activeSeries, err, true);
       }
     }
     // More to send and room for it: go on (the answers so far were read above).
     const head = this.queue.at(0);
-    if (head && this.inFlightCount() < maxInFlight && (head.kind === 'batch' || !head.dump || this.activeDump === undefined)) {
+    if (head && this.inFlightCount() < maxInFlight && (head.kind === 'batch' || (head.kind === undefined && !head.dump) || this.activeDump === undefined)) {
       this.scheduleFlush();
     }
     // Requests failed here (encoder or send errors) may have left nothing pending.
@@ -767,8 +988,15 @@ export class Conn {
         const p = this.inFlight.get(seq);
         const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${d.length - off} bytes left)`, off);
         if (p) this.finish(p, err);
+        else if (this.activeSeries && seq === this.activeSeries.seq) this.failSeries(this.activeSeries, err, false);
         else this.stats.unmatched++;
         return;
+      }
+      const series = this.activeSeries;
+      if (series !== undefined && seq === series.seq) {
+        this.onSeriesMessage(series, d, off, len);
+        off += (len + 3) & ~3;
+        continue;
       }
       const msg: NetlinkMessage = {
         type: LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4),
@@ -891,6 +1119,7 @@ export class Conn {
       // start over on a fresh socket, and keep what was not yet sent.
       this.stats.reopened++;
       const lost = [...this.inFlight.values()];
+      const lostSeries = this.activeSeries;
       this.activeDump = undefined;
       this.lazyInFlight = [];
       this.lazyHead = 0;
@@ -907,6 +1136,7 @@ export class Conn {
         return;
       }
       for (const p of lost) this.finish(p, new RepliesLostError(withOp(p)));
+      if (lostSeries) this.failSeries(lostSeries, new RepliesLostError(seriesOp(this.seriesOperation(lostSeries), lostSeries.seq)), true);
       for (const b of new Set(this.activeChunks.map((c) => c.batch))) {
         this.failBatch(b, new RepliesLostError(b.operation ? { operation: b.operation } : {}));
       }
@@ -920,18 +1150,21 @@ export class Conn {
     // fail the oldest in-flight one so nothing waits forever.
     const oldest = this.inFlight.values().next().value as Pending | undefined;
     if (oldest) this.finish(oldest, toNetlinkError(error, 'recv', oldest.operation));
+    else if (this.activeSeries) this.failSeries(this.activeSeries, toNetlinkError(error, 'recv', this.seriesOperation(this.activeSeries)), false);
     else this.stats.unmatched++;
     this.updateRef();
   }
 
   private failAll(error: Error): void {
     const all = [...this.inFlight.values(), ...this.queue];
+    if (this.activeSeries && !all.includes(this.activeSeries)) all.push(this.activeSeries);
     const batches = new Set<Batch>(this.activeChunks.map((c) => c.batch));
     this.queue.clear();
     this.lazyInFlight = [];
     this.lazyHead = 0;
     for (const e of all) {
       if (e.kind === 'batch') batches.add(e);
+      else if (e.kind === 'dumps') this.failSeries(e, error, true);
       else this.finish(e, error);
     }
     for (const b of batches) this.failBatch(b, error);
@@ -974,6 +1207,14 @@ function setBuffer(s: NativeSocket, force: number, plain: number, bytes: number)
 
 function withOp(p: Pending): { operation?: string; seq: number } {
   return p.operation === undefined ? { seq: p.seq } : { operation: p.operation, seq: p.seq };
+}
+
+function doneAsError(done: ReturnType<typeof parseDoneMessage>): { error: number; extack?: ReturnType<typeof parseDoneMessage>['extack'] } {
+  return done.extack ? { error: done.status, extack: done.extack } : { error: done.status };
+}
+
+function seriesOp(operation: string | undefined, seq: number): { operation?: string; seq: number } {
+  return operation === undefined ? { seq } : { operation, seq };
 }
 
 function abortError(operation: string | undefined, when: string, reason: unknown): AbortError {

@@ -4,7 +4,7 @@
  * @module
  */
 import { DecodeError, NetlinkError } from '../errors.js';
-import { Conn, type ConnOptions, type RequestOptions } from './conn.js';
+import { Conn, type ConnOptions, type DumpsOptions, type RequestOptions } from './conn.js';
 import {
   CTRL_ATTR_FAMILY_ID,
   CTRL_ATTR_FAMILY_NAME,
@@ -164,6 +164,36 @@ export class GenlConn {
       connOptions,
     );
     return replies.map((m) => parseGenlMessage(m));
+  }
+
+  /**
+   * Run `count` dumps of command `cmd` one after another (see
+   * {@link Conn.requestDumps}): `encode(i, w)` writes dump i's attributes, and
+   * `onReply(i, datagram, attributesStart, end)` gets each reply's attributes
+   * in place, valid only during the call.
+   */
+  requestDumps(
+    familyId: number,
+    cmd: number,
+    version: number,
+    count: number,
+    encode: (index: number, w: Writer) => void,
+    onReply: (index: number, datagram: Buffer, attributesStart: number, end: number) => void,
+    options: DumpsOptions = {},
+  ): Promise<void> {
+    return this.conn.requestDumps(
+      familyId,
+      count,
+      (i, w) => {
+        writeGenlHeader(w, cmd, version);
+        encode(i, w);
+      },
+      (i, d, start, end) => {
+        if (end - start < GENL_HDRLEN) throw new DecodeError(`generic netlink message too short (${end - start} bytes)`, 0);
+        onReply(i, d, start + GENL_HDRLEN, end);
+      },
+      options,
+    );
   }
 
   /** Close the socket; pending requests reject. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { commandTable } from '../../../src/ipvs/attributes.js';
 import { KeyCache, planSource, wireOperation, writeOperation, writeWire } from '../../../src/ipvs/bulk.js';
-import { destinationAttributes, writeDestinationNest } from '../../../src/ipvs/codec.js';
+import { destinationAttributes, serviceKeyAttributes, writeDestinationNest, writeServiceKeyNest } from '../../../src/ipvs/codec.js';
 import { diffStates, diffStatesWithNormals, type DesiredState } from '../../../src/ipvs/state.js';
 import type { DestinationSpec, ServiceSpec } from '../../../src/ipvs/types.js';
 import { normalizeDestination, normalizeServiceSpec } from '../../../src/ipvs/validate.js';
@@ -64,6 +64,17 @@ describe('writeDestinationNest', () => {
     }
     // Every destination spec was valid with at least one service.
     expect(compared).toBeGreaterThanOrEqual(DESTINATIONS.length);
+  });
+});
+
+describe('writeServiceKeyNest', () => {
+  it('writes what the table encoder writes for serviceKeyAttributes, for address and fwmark services of both families', () => {
+    for (const service of SERVICES) {
+      const k = normalizeServiceSpec(service);
+      const direct = bytes((w) => writeServiceKeyNest(w, k));
+      const table = bytes((w) => encodeAttributes(w, commandTable, { service: serviceKeyAttributes(k) }));
+      expect(direct.toString('hex'), JSON.stringify(service)).toBe(table.toString('hex'));
+    }
   });
 });
 
