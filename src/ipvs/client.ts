@@ -28,7 +28,7 @@ import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOu
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
 import { liveDestinationAt } from './live-destination.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -535,13 +535,15 @@ export class Ipvs {
    * ```
    */
   async snapshot(options?: CallOptions): Promise<DesiredState> {
-    return (await this.readLive(options, false)).state;
+    const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
+    await this.listLiveDestinations(services, options, false);
+    return liveSnapshot(services, timeouts, daemons.map(daemonSpecOf));
   }
 
   /** The live table as a state and its normalised form (for plans). */
-  private async readLive(options?: CallOptions, withNormal = true): Promise<{ state: DesiredState; normal: NormalState }> {
+  private async readLive(options?: CallOptions): Promise<{ state: DesiredState; normal: NormalState }> {
     const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
-    await this.listLiveDestinations(services, options, withNormal);
+    await this.listLiveDestinations(services, options, true);
     return liveState(services, timeouts, daemons.map(daemonSpecOf));
   }
 

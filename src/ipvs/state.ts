@@ -487,3 +487,14 @@ export function liveState(services: LiveService[], timeouts: Timeouts, daemons: 
   }
   return { state, normal };
 }
+
+/** A live table as a {@link DesiredState} only (a snapshot: no normalised form to build). */
+export function liveSnapshot(services: LiveService[], timeouts: Timeouts, daemons: DaemonSpec[]): DesiredState {
+  const state: DesiredState = { services: [], timeouts, daemons };
+  for (const s of services) {
+    const full = s.spec as ServiceState;
+    full.destinations = s.destinations.map((d) => d.spec);
+    state.services.push(full);
+  }
+  return state;
+}
