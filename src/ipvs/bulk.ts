@@ -15,6 +15,7 @@ import {
   serviceKeyAttributes,
   serviceSpecAttributes,
   writeDestinationNest,
+  writeServiceKeyNest,
 } from './codec.js';
 import * as C from './constants.js';
 import { describeService, type IpvsErrorContext } from './errors.js';
@@ -60,6 +61,8 @@ export class KeyCache {
   /** The last key asked for: a plan's operations on one service come one after another. */
   private lastKey: object | undefined;
   private lastEntry: CachedKey | undefined;
+  /** Where each new key nest is encoded before it is copied out. */
+  private readonly scratch = new Writer(64);
   get(key: ServiceKey): CachedKey {
     if (key === this.lastKey) return this.lastEntry!;
     let e = this.byObject.get(key);
@@ -68,10 +71,10 @@ export class KeyCache {
       e = this.map.get(id);
       if (!e) {
         const norm = normalizeServiceKey(key);
-        const attrs = serviceKeyAttributes(norm);
-        const w = new Writer(64);
-        encodeAttributes(w, commandTable, { service: attrs });
-        e = { norm, attrs, nest: w.toBuffer() };
+        const w = this.scratch;
+        w.reset();
+        writeServiceKeyNest(w, norm);
+        e = { norm, attrs: serviceKeyAttributes(norm), nest: w.toBuffer() };
         this.map.set(id, e);
       }
       this.byObject.set(key, e);

@@ -28,7 +28,7 @@ import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOu
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
 import { liveDestinationAt } from './live-destination.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -578,11 +578,8 @@ export class Ipvs {
    */
   async apply(desired: DesiredState, options: ApplyOptions = {}): Promise<ApplyResult> {
     const started = performance.now();
-    // Checked whole before anything is read or sent; applied as it was at this call.
-    const want = normalizeState(desired);
     const callOpts: CallOptions | undefined = options.signal ? { signal: options.signal } : undefined;
-    const live = await this.readLive(callOpts);
-    const plan = diffStatesWithNormals(live.state, desired, options.removal ?? 'delete', want, live.normal);
+    const { before, plan } = await this.planAgainstLive(desired, options.removal ?? 'delete', callOpts);
     const { operations, normals } = plan;
     const summary = { counts: plan.counts, summary: plan.summary };
     if (options.dryRun || operations.length === 0) {
@@ -598,11 +595,23 @@ export class Ipvs {
     if (!outcome.failure && !outcome.aborted) {
       return { applied: outcome.applied, plan: summary, operations, durationMs: performance.now() - started, dryRun: false };
     }
-    const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(live.state, desired));
+    const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(before, desired));
     throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, restored.ok, restored.error, 'apply');
   }
 
   /** Put the table back to `before` (no signal: a rollback must not be cut short). */
+  /**
+   * Check `desired` whole (before anything is read or sent), read the live
+   * table and plan against it. A function of its own so that the normalised
+   * forms of both tables (a large part of a large apply's memory) are garbage
+   * once the plan is made, not held through the sending.
+   */
+  private async planAgainstLive(desired: DesiredState, removal: Removal, options: CallOptions | undefined): Promise<{ before: DesiredState; plan: NormalizedPlan }> {
+    const want = normalizeState(desired);
+    const live = await this.readLive(options);
+    return { before: live.state, plan: diffStatesWithNormals(live.state, desired, removal, want, live.normal) };
+  }
+
   private async rollback(before: DesiredState): Promise<{ ok: boolean; error?: unknown }> {
     try {
       // What was there before is taken as it was, even where it holds what this

@@ -299,10 +299,16 @@ const PHASE: Record<Operation['op'], number> = {
 
 /**
  * The order of operations grouped by phase (as indices into `ops`), each
- * phase in the order the operations were made. Linear: a large plan has
- * hundreds of thousands of operations.
+ * phase in the order the operations were made, or undefined when they are in
+ * that order already. Linear: a large plan has hundreds of thousands of
+ * operations.
  */
-function byPhase(ops: Operation[]): number[] {
+function byPhase(ops: Operation[]): number[] | undefined {
+  // Already in order (e.g. a first apply: only adds, each service followed by
+  // its destinations): undefined, and nothing is copied.
+  let sorted = true;
+  for (let i = 1; i < ops.length && sorted; i++) sorted = PHASE[ops[i - 1]!.op] <= PHASE[ops[i]!.op];
+  if (sorted) return undefined;
   const phases: number[][] = [[], [], [], [], [], [], [], []];
   for (let i = 0; i < ops.length; i++) phases[PHASE[ops[i]!.op]]!.push(i);
   return phases.flat();
@@ -369,7 +375,8 @@ export function diffStatesWithNormals(
       else for (const d of h.destinations.values()) quiesce(key, d);
       continue;
     }
-    for (const [did, hd] of h.destinations) {
+    // (Map#forEach rather than for-of: no iterator result per destination.)
+    h.destinations.forEach((hd, did) => {
       const wd = w.destinations.get(did);
       if (!wd) {
         if (removal === 'delete') push({ op: 'delete-destination', service: key, destination: { address: hd.norm.address, port: hd.norm.port }, before: hd.spec });
@@ -377,17 +384,17 @@ export function diffStatesWithNormals(
       } else if (destinationChanged(wd.norm, hd.norm)) {
         push({ op: 'update-destination', service: key, destination: wd.spec, before: hd.spec }, wd.norm);
       }
-    }
+    });
     if (serviceChanged(w.norm, h.norm)) push({ op: 'update-service', service: stripDestinations(w.spec), before: stripDestinations(h.spec) }, w.norm);
-    for (const [did, wd] of w.destinations) {
+    w.destinations.forEach((wd, did) => {
       if (!h.destinations.has(did)) push({ op: 'add-destination', service: key, destination: wd.spec }, wd.norm);
-    }
+    });
   }
   for (const [id, w] of want.services) {
     if (have.services.has(id)) continue;
     push({ op: 'add-service', service: stripDestinations(w.spec) }, w.norm);
     const key = keyFor(id, w.spec);
-    for (const wd of w.destinations.values()) push({ op: 'add-destination', service: key, destination: wd.spec }, wd.norm);
+    w.destinations.forEach((wd) => push({ op: 'add-destination', service: key, destination: wd.spec }, wd.norm));
   }
   if (want.timeouts && have.timeouts) {
     const t: Partial<Timeouts> = {};
@@ -403,6 +410,7 @@ export function diffStatesWithNormals(
     }
   }
   const order = byPhase(ops);
+  if (!order) return { operations: ops, normals: norms, ...summarize(ops) };
   return { operations: order.map((i) => ops[i]!), normals: order.map((i) => norms[i]), ...summarize(ops) };
 }
 

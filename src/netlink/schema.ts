@@ -206,7 +206,12 @@ export function encodeAttributes<F extends FieldSpecs>(
   nestedFlag = true,
 ): void {
   const v = values as Record<string, unknown>;
-  for (const [key, spec] of table.entries) {
+  // An indexed loop: `for (const [key, spec] of …)` allocated per field, and
+  // the bulk path encodes a service per message.
+  const entries = table.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const key = entries[i]![0];
+    const spec = entries[i]![1];
     const value = v[key];
     if (value === undefined) continue;
     const id = spec.id;
