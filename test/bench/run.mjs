@@ -20,7 +20,7 @@ const SERVICES = 1000;
 const DESTS = 10;
 const LARGE = Number(process.env.BENCH_LARGE ?? 10000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 7);
-/** Uncounted rounds before the counted ones (see part 3). */
+/** Uncounted rounds before the counted ones (see the rounds below). */
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 2);
 
 /**
@@ -82,10 +82,10 @@ function deleteNamespaces() {
 }
 
 // ---- child mode: the large apply in a process of its own, for its peak RSS ----
-// argv: --large <services> <warm-up namespace> <measured namespace> [spread]
+// argv: --large <services> <warm-up ns> <measured ns> <small ns before> <small ns after> [spread]
 if (process.argv[2] === '--large') {
   const n = Number(process.argv[3]);
-  const spread = process.argv[6] === 'spread';
+  const spread = process.argv[8] === 'spread';
   // Uncounted rounds of the same size first, in a namespace of their own, so
   // that the large apply runs warm like the 1,000 x 10 figures it is compared
   // with. (A fresh process's heap is all new memory, and in the sandbox every
@@ -100,7 +100,21 @@ if (process.argv[2] === '--large') {
     if (i === 0) coldApplyMs = ms(t0);
     await warm.flush();
   }
+  // The 1,000 x 10 apply it is compared with, measured in this same process
+  // right before and right after it (each in a namespace of its own): the
+  // sandbox's speed drifts within minutes, so only neighbours compare well.
+  const small = desiredState(SERVICES, DESTS, spread);
+  const smallApply = async (netns) => {
+    const h = await Ipvs.open({ netns });
+    const t0 = performance.now();
+    await h.apply(small);
+    const took = ms(t0);
+    await h.flush();
+    await h.close();
+    return took;
+  };
   await warm.close();
+  const smallBefore = await smallApply(process.argv[6]);
   const ipvs = await Ipvs.open({ netns: process.argv[5] });
   let t = performance.now();
   const r = await ipvs.apply(desired);
@@ -113,7 +127,10 @@ if (process.argv[2] === '--large') {
   const snapMs = ms(t);
   await ipvs.flush();
   await ipvs.close();
-  process.stdout.write(JSON.stringify({ applyMs, coldApplyMs, snapMs, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024 }));
+  const smallAfter = await smallApply(process.argv[7]);
+  process.stdout.write(
+    JSON.stringify({ applyMs, coldApplyMs, snapMs, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024, smallBefore, smallAfter }),
+  );
   process.exit(0);
 }
 
@@ -127,73 +144,69 @@ function runFloor(services, spread = false) {
   return { apply: Number(/apply_ms=([\d.]+)/.exec(line)[1]), read: Number(/read_ms=([\d.]+)/.exec(line)[1]) };
 }
 try {
-  // 1. The kernel's floor, at both sizes: the kernel's own cost is not linear
-  // (its service hash table has a fixed 256 buckets).
-  const floor = [];
-  for (let i = 0; i < REPEAT; i++) floor.push(runFloor(SERVICES));
-  results.floorApply = median(floor.map((x) => x.apply));
-  results.floorRead = median(floor.map((x) => x.read));
-  const floorLarge = runFloor(LARGE);
-  results.floorLargeApply = floorLarge.apply;
-  results.floorLargeRead = floorLarge.read;
-
-  // 2. ipvsadm -R of the same rules, and ipvsadm -Ln of the result.
+  // ipvsadm -R once (it takes tens of seconds); its table is listed in every round.
   const adm = freshNamespace();
   let t = performance.now();
   adm.exec('ipvsadm', ['-R'], rulesText(SERVICES, DESTS));
   results.ipvsadmRestore = ms(t);
-  const listLn = [];
-  for (let i = 0; i < REPEAT; i++) {
-    t = performance.now();
-    adm.exec('ipvsadm', ['-Ln']);
-    listLn.push(ms(t));
-  }
-  results.ipvsadmList = median(listLn);
-  adm.exec('ipvsadm', ['-C']);
 
-  // 3. ipvs-ts: apply to an empty table, snapshot, no-op apply; each round in
-  // a fresh namespace. The first WARM_UP rounds are not counted: a controller
-  // runs these calls again and again, and in the sandbox the first few calls
-  // pay for the JIT's work and for the heap's first page faults (2-4x slower).
-  // Round 0's times are reported as the cold start.
+  // Rounds of: the floor, ipvs-ts (apply to an empty table, snapshot, no-op
+  // apply), and ipvsadm -Ln — each ratio is taken within its round, then the
+  // median of the rounds is reported. The sandbox's speed drifts by 2-3x within
+  // minutes; measurements taken seconds apart compare well, medians of
+  // separate phases do not. The first WARM_UP rounds are not counted: a
+  // controller runs these calls again and again, and the first calls pay for
+  // the JIT and the heap's first page faults. Round 0 is reported as the cold start.
   const desired = desiredState(SERVICES, DESTS);
-  const apply = [];
-  const snap = [];
-  const noop = [];
+  const rounds = [];
   for (let i = 0; i < WARM_UP + REPEAT; i++) {
+    const round = {};
+    const floor = runFloor(SERVICES);
+    round.floorApply = floor.apply;
+    round.floorRead = floor.read;
     const ipvs = await Ipvs.open({ netns: freshNamespace().path });
     t = performance.now();
     const r = await ipvs.apply(desired);
-    apply.push(ms(t));
+    round.apply = ms(t);
     if (r.applied !== SERVICES * (DESTS + 1)) throw new Error(`apply applied ${r.applied} operations`);
     t = performance.now();
     const s = await ipvs.snapshot();
-    snap.push(ms(t));
+    round.snapshot = ms(t);
     if (s.services.length !== SERVICES) throw new Error(`snapshot saw ${s.services.length} services`);
     t = performance.now();
     const again = await ipvs.apply(desired);
-    noop.push(ms(t));
+    round.noop = ms(t);
     if (again.applied !== 0) throw new Error('no-op apply changed something');
     await ipvs.flush();
     await ipvs.close();
-    if (i === 0) {
-      results.coldApply = apply[0];
-      results.coldSnapshot = snap[0];
-      results.coldNoop = noop[0];
-    }
-    if (i < WARM_UP) {
-      apply.pop();
-      snap.pop();
-      noop.pop();
-    }
+    t = performance.now();
+    adm.exec('ipvsadm', ['-Ln']);
+    round.list = ms(t);
+    if (i === 0) results.cold = round;
+    if (i >= WARM_UP) rounds.push(round);
   }
-  results.apply = median(apply);
-  results.snapshot = median(snap);
-  results.noop = median(noop);
+  adm.exec('ipvsadm', ['-C']);
+  const med = (f) => median(rounds.map(f));
+  results.floorApply = med((x) => x.floorApply);
+  results.floorRead = med((x) => x.floorRead);
+  results.ipvsadmList = med((x) => x.list);
+  results.apply = med((x) => x.apply);
+  results.snapshot = med((x) => x.snapshot);
+  results.noop = med((x) => x.noop);
+  results.applyVsFloor = med((x) => x.apply / x.floorApply);
+  results.listVsSnapshot = med((x) => x.list / x.snapshot);
+  results.noopVsSnapshot = med((x) => x.noop / x.snapshot);
+
+  // The floor at 10,000 x 10, next to one at 1,000 x 10 (the kernel's own cost is not linear).
+  results.floorSmallBeside = runFloor(SERVICES).apply;
+  const floorLarge = runFloor(LARGE);
+  results.floorLargeApply = floorLarge.apply;
+  results.floorLargeRead = floorLarge.read;
 
   // 4. The large table, in a child process for its own peak RSS.
   const runLarge = (spread) => {
-    const args = [fileURLToPath(import.meta.url), '--large', String(LARGE), freshNamespace().path, freshNamespace().path, ...(spread ? ['spread'] : [])];
+    const spaces = [freshNamespace(), freshNamespace(), freshNamespace(), freshNamespace()].map((n) => n.path);
+    const args = [fileURLToPath(import.meta.url), '--large', String(LARGE), ...spaces, ...(spread ? ['spread'] : [])];
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (child.status !== 0) throw new Error(`large apply failed: ${child.stderr}`);
     return JSON.parse(child.stdout);
@@ -204,28 +217,16 @@ try {
   results.largeSnapshot = large.snapMs;
   results.largeRssMb = large.maxRssMb;
   results.largeRssSnapMb = large.maxRssAfterSnapshotMb;
+  results.largeSmall = [large.smallBefore, large.smallAfter];
 
-  // 5. The same growth with service addresses spread over the kernel's hash:
-  // the floor and ipvs-ts at both sizes (ipvs-ts is warm by now).
-  const spreadFloor = [];
-  for (let i = 0; i < REPEAT; i++) spreadFloor.push(runFloor(SERVICES, true).apply);
-  results.spreadFloorApply = median(spreadFloor);
+  // 5. The same growth with service addresses spread over the kernel's hash.
+  results.spreadFloorApply = runFloor(SERVICES, true).apply;
   results.spreadFloorLargeApply = runFloor(LARGE, true).apply;
-  const spreadDesired = desiredState(SERVICES, DESTS, true);
-  const spreadApply = [];
-  for (let i = 0; i < REPEAT; i++) {
-    const ipvs = await Ipvs.open({ netns: freshNamespace().path });
-    t = performance.now();
-    await ipvs.apply(spreadDesired);
-    spreadApply.push(ms(t));
-    await ipvs.flush();
-    await ipvs.close();
-  }
-  results.spreadApply = median(spreadApply);
   const spreadLarge = runLarge(true);
   results.spreadLargeApply = spreadLarge.applyMs;
   results.spreadLargeColdApply = spreadLarge.coldApplyMs;
   results.spreadLargeRssMb = spreadLarge.maxRssMb;
+  results.spreadSmall = [spreadLarge.smallBefore, spreadLarge.smallAfter];
 } finally {
   deleteNamespaces();
   rmSync(work, { recursive: true, force: true });
@@ -234,32 +235,36 @@ try {
 const r = results;
 const f = (x) => x.toFixed(0).padStart(7);
 const ratio = (x) => x.toFixed(2).padStart(6);
+const L = LARGE.toLocaleString('en');
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const smallPair = (xs) => `${xs.map((x) => x.toFixed(0)).join(' ms before, ')} ms after`;
 const rows = [
   ['floor: apply 1,000 x 10 (pre-encoded, 64 per send)', r.floorApply, ''],
   ['floor: read back, one dump at a time', r.floorRead, ''],
-  ['ipvsadm -R 1,000 x 10', r.ipvsadmRestore, ''],
+  ['ipvsadm -R 1,000 x 10 (once)', r.ipvsadmRestore, ''],
   ['ipvsadm -Ln of that table', r.ipvsadmList, ''],
-  [`ipvs-ts apply 1,000 x 10`, r.apply, `${ratio(r.apply / r.floorApply)} x floor (target <= 1.3); ${ratio(r.ipvsadmRestore / r.apply)} x faster than ipvsadm -R (target >= 10)`],
-  ['ipvs-ts snapshot', r.snapshot, `${ratio(r.ipvsadmList / r.snapshot)} x faster than ipvsadm -Ln (target >= 3)`],
-  ['ipvs-ts no-op apply', r.noop, `${ratio(r.noop / r.snapshot)} x snapshot (target <= 1.2)`],
-  [`floor: apply ${LARGE.toLocaleString('en')} x 10`, r.floorLargeApply, `${ratio(r.floorLargeApply / r.floorApply)} x the floor at 1,000 x 10`],
-  [`floor: read back ${LARGE.toLocaleString('en')} x 10`, r.floorLargeRead, ''],
-  [`ipvs-ts apply ${LARGE.toLocaleString('en')} x 10`, r.largeApply, `${ratio(r.largeApply / r.apply)} x the 1,000 x 10 apply (target <= 11); ${ratio(r.largeApply / r.floorLargeApply)} x its floor; peak RSS ${r.largeRssMb.toFixed(0)} MB (target < 200)`],
-  [`ipvs-ts snapshot ${LARGE.toLocaleString('en')} x 10`, r.largeSnapshot, `${ratio(r.largeSnapshot / r.floorLargeRead)} x its floor; peak RSS ${r.largeRssSnapMb.toFixed(0)} MB by its end`],
-];
-rows.push(
-  [`spread addresses — floor: apply 1,000 x 10`, r.spreadFloorApply, ''],
-  [`spread addresses — floor: apply ${LARGE.toLocaleString('en')} x 10`, r.spreadFloorLargeApply, `${ratio(r.spreadFloorLargeApply / r.spreadFloorApply)} x the floor at 1,000 x 10`],
-  [`spread addresses — ipvs-ts apply 1,000 x 10`, r.spreadApply, `${ratio(r.spreadApply / r.spreadFloorApply)} x floor`],
+  ['ipvs-ts apply 1,000 x 10', r.apply, `${ratio(r.applyVsFloor)} x floor (target <= 1.3); ${ratio(r.ipvsadmRestore / r.apply)} x faster than ipvsadm -R (target >= 10)`],
+  ['ipvs-ts snapshot', r.snapshot, `${ratio(r.listVsSnapshot)} x faster than ipvsadm -Ln (target >= 3)`],
+  ['ipvs-ts no-op apply', r.noop, `${ratio(r.noopVsSnapshot)} x snapshot (target <= 1.2)`],
+  [`floor: apply ${L} x 10`, r.floorLargeApply, `${ratio(r.floorLargeApply / r.floorSmallBeside)} x the floor at 1,000 x 10 run just before it (${r.floorSmallBeside.toFixed(0)} ms)`],
+  [`floor: read back ${L} x 10`, r.floorLargeRead, ''],
   [
-    `spread addresses — ipvs-ts apply ${LARGE.toLocaleString('en')} x 10`,
-    r.spreadLargeApply,
-    `${ratio(r.spreadLargeApply / r.spreadApply)} x the 1,000 x 10 apply (target <= 11); ${ratio(r.spreadLargeApply / r.spreadFloorLargeApply)} x its floor; peak RSS ${r.spreadLargeRssMb.toFixed(0)} MB`,
+    `ipvs-ts apply ${L} x 10`,
+    r.largeApply,
+    `${ratio(r.largeApply / mean(r.largeSmall))} x the 1,000 x 10 apply beside it (target <= 11; ${smallPair(r.largeSmall)}); ${ratio(r.largeApply / r.floorLargeApply)} x its floor; peak RSS ${r.largeRssMb.toFixed(0)} MB (target < 200)`,
   ],
-);
-rows.push([`ipvs-ts cold start of the ${LARGE.toLocaleString('en')} x 10 apply (first warm-up round in its process, not counted above)`, r.largeColdApply, `spread addresses: ${r.spreadLargeColdApply.toFixed(0)} ms`]);
-rows.push(['ipvs-ts cold start (first warm-up round, not counted above): apply / snapshot / no-op', r.coldApply, `snapshot ${r.coldSnapshot.toFixed(0)} ms, no-op ${r.coldNoop.toFixed(0)} ms`]);
-console.log(`\nipvs-ts benchmark — kernel ${execFileSync('uname', ['-r']).toString().trim()}, sandbox ${process.env.IPVS_TS_SANDBOX ?? 'none'}, node ${process.version}, median of ${REPEAT} after ${WARM_UP} warm-up rounds\n`);
+  [`ipvs-ts snapshot ${L} x 10`, r.largeSnapshot, `${ratio(r.largeSnapshot / r.floorLargeRead)} x its floor; peak RSS ${r.largeRssSnapMb.toFixed(0)} MB by its end`],
+  ['spread addresses — floor: apply 1,000 x 10', r.spreadFloorApply, ''],
+  [`spread addresses — floor: apply ${L} x 10`, r.spreadFloorLargeApply, `${ratio(r.spreadFloorLargeApply / r.spreadFloorApply)} x the floor at 1,000 x 10 just before it`],
+  [
+    `spread addresses — ipvs-ts apply ${L} x 10`,
+    r.spreadLargeApply,
+    `${ratio(r.spreadLargeApply / mean(r.spreadSmall))} x the 1,000 x 10 apply beside it (target <= 11; ${smallPair(r.spreadSmall)}); ${ratio(r.spreadLargeApply / r.spreadFloorLargeApply)} x its floor; peak RSS ${r.spreadLargeRssMb.toFixed(0)} MB`,
+  ],
+  [`ipvs-ts cold start of the ${L} x 10 apply (first warm-up round in its process, not counted above)`, r.largeColdApply, `spread addresses: ${r.spreadLargeColdApply.toFixed(0)} ms`],
+  ['ipvs-ts cold start (first round, not counted above): apply / snapshot / no-op', r.cold.apply, `snapshot ${r.cold.snapshot.toFixed(0)} ms, no-op ${r.cold.noop.toFixed(0)} ms`],
+];
+console.log(`\nipvs-ts benchmark — kernel ${execFileSync('uname', ['-r']).toString().trim()}, sandbox ${process.env.IPVS_TS_SANDBOX ?? 'none'}, node ${process.version}, 1,000 x 10: median of ${REPEAT} rounds after ${WARM_UP} warm-up rounds, ratios taken within each round\n`);
 console.log('| measurement | ms | ratio |');
 console.log('|---|---:|---|');
 for (const [name, v, note] of rows) console.log(`| ${name} | ${f(v).trim()} | ${note} |`);
