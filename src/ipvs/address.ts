@@ -111,3 +111,23 @@ export function isMulticast(text: string, family: Family): boolean {
   const b = addressToBytes(text, family);
   return family === 'ipv4' ? (b[0]! & 0xf0) === 0xe0 : b[0] === 0xff;
 }
+
+/**
+ * IPv4 addresses as text, by their 32-bit value. Snapshots read the same
+ * addresses again and again (destinations share them, controllers snapshot
+ * the same table); the strings are immutable, so sharing them is safe.
+ */
+const ipv4Text = new Map<number, string>();
+const IPV4_TEXT_LIMIT = 1 << 16;
+
+/** The IPv4 address in `buf[p, p + 4)` as text. */
+export function ipv4TextAt(buf: Uint8Array, p: number): string {
+  const v = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
+  let s = ipv4Text.get(v);
+  if (s === undefined) {
+    s = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
+    if (ipv4Text.size >= IPV4_TEXT_LIMIT) ipv4Text.clear();
+    ipv4Text.set(v, s);
+  }
+  return s;
+}

@@ -8,15 +8,15 @@ import type { GenlRequestOptions } from '../netlink/genl.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
 import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
 import { encodeAttributes, type Attributes } from '../netlink/schema.js';
+import type { Writer } from '../netlink/writer.js';
 import { formatAddressPort } from './address.js';
-import { commandConfigTable, commandTable, infoTable } from './attributes.js';
+import { commandTable, infoTable } from './attributes.js';
 import {
   daemonAttributes,
   daemonOf,
   destinationAttributes,
   destinationKeyAttributes,
   destinationOf,
-  normalServiceOf,
   serviceKeyAttributes,
   serviceOf,
   serviceSpecAttributes,
@@ -27,8 +27,9 @@ import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
 import { liveDestinationAt } from './live-destination.js';
+import { liveServiceAt } from './live-service.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, serviceSpecOf, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, type DesiredState, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -447,14 +448,11 @@ export class Ipvs {
 
   /** Services without statistics, as specs with their normalised forms (for snapshots and plans). */
   private async listLiveServices(options?: CallOptions): Promise<LiveService[]> {
-    const replies = await this.command(C.IPVS_CMD_GET_SERVICE, {}, { operation: 'snapshot', kind: 'service' }, options, true);
     const out: LiveService[] = [];
-    for (const m of replies) {
-      const a = decodeGenlAttributes(commandConfigTable, m).service;
-      if (!a) continue;
-      const s = serviceOf(a);
-      out.push({ spec: serviceSpecOf(s), norm: normalServiceOf(a, s), destinations: [] });
-    }
+    await this.dumpSeries(C.IPVS_CMD_GET_SERVICE, 1, options, () => ({ operation: 'snapshot', kind: 'service' }), () => {}, (_i, datagram, start, end) => {
+      const s = liveServiceAt(datagram, start, end);
+      if (s) out.push(s);
+    });
     return out;
   }
 
@@ -464,30 +462,49 @@ export class Ipvs {
    * in place as it arrives and nothing of it kept.
    */
   private async listLiveDestinations(services: LiveService[], options: CallOptions | undefined, withNormal: boolean): Promise<void> {
-    const name = (i: number): string => describeService(services[i]!.norm);
-    const dumps: DumpsOptions = { operation: (i) => `snapshot (destinations of service ${name(i)})` };
+    await this.dumpSeries(
+      C.IPVS_CMD_GET_DEST,
+      services.length,
+      options,
+      (i) => ({ operation: 'snapshot', kind: 'service', service: describeService(services[i]!.norm) }),
+      (i, w) => writeServiceKeyNest(w, services[i]!.norm),
+      (i, datagram, start, end) => {
+        const s = services[i]!;
+        const d = liveDestinationAt(datagram, start, end, s.norm.family, withNormal);
+        if (d) s.destinations.push(d);
+      },
+    );
+  }
+
+  /**
+   * `count` dumps of `cmd`, back to back (Conn.requestDumps); errors are worded
+   * with `context(i)` of the dump that failed.
+   */
+  private async dumpSeries(
+    cmd: number,
+    count: number,
+    options: CallOptions | undefined,
+    context: (index: number) => IpvsErrorContext,
+    encode: (index: number, w: Writer) => void,
+    onReply: (index: number, datagram: Buffer, start: number, end: number) => void,
+  ): Promise<void> {
+    const dumps: DumpsOptions = {
+      operation: (i) => {
+        const c = context(i);
+        return c.service ? `${c.operation} (service ${c.service})` : c.operation;
+      },
+    };
     if (options?.signal) dumps.signal = options.signal;
     if (options?.timeoutMs !== undefined) dumps.timeoutMs = options.timeoutMs;
     let at = 0;
+    const encodeAt = (i: number, w: Writer): void => {
+      at = i;
+      encode(i, w);
+    };
     try {
-      await this.genl.requestDumps(
-        this.family.id,
-        C.IPVS_CMD_GET_DEST,
-        C.IPVS_GENL_VERSION,
-        services.length,
-        (i, w) => {
-          at = i;
-          writeServiceKeyNest(w, services[i]!.norm);
-        },
-        (i, datagram, start, end) => {
-          const s = services[i]!;
-          const d = liveDestinationAt(datagram, start, end, s.norm.family, withNormal);
-          if (d) s.destinations.push(d);
-        },
-        dumps,
-      );
+      await this.genl.requestDumps(this.family.id, cmd, C.IPVS_GENL_VERSION, count, encodeAt, onReply, dumps);
     } catch (e) {
-      throw toIpvsError(e, { operation: 'snapshot', kind: 'service', service: name(at) });
+      throw toIpvsError(e, context(at));
     }
   }
 

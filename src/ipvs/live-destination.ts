@@ -12,7 +12,7 @@ import { DecodeError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
 import type { GenlMessage } from '../netlink/genl.js';
 import type { AttributeTable, FieldSpecs } from '../netlink/schema.js';
-import { bytesToAddress, type Family } from './address.js';
+import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
 import { commandConfigTable, destinationConfigTable } from './attributes.js';
 import { CHECKSUM_NAMES, FORWARD_NAMES, TUNNEL_NAMES } from './codec.js';
 import * as C from './constants.js';
@@ -25,31 +25,12 @@ export interface LiveDestination {
   norm?: NormalDestination;
 }
 
-/**
- * IPv4 addresses as text, by their 32-bit value. Destinations share addresses
- * (and a controller snapshots the same table again and again); the strings are
- * immutable, so sharing them is safe.
- */
-const ipv4Text = new Map<number, string>();
-const IPV4_TEXT_LIMIT = 1 << 16;
-
-function ipv4At(buf: Buffer, p: number): string {
-  const v = buf.readUInt32BE(p);
-  let s = ipv4Text.get(v);
-  if (s === undefined) {
-    s = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
-    if (ipv4Text.size >= IPV4_TEXT_LIMIT) ipv4Text.clear();
-    ipv4Text.set(v, s);
-  }
-  return s;
-}
-
 /** Host-order fields (netlink's nla_len and nla_type, and most IPVS numbers). */
-const u16 = (buf: Buffer, p: number): number => (LE ? buf.readUInt16LE(p) : buf.readUInt16BE(p));
-const u32 = (buf: Buffer, p: number): number => (LE ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
+export const u16 = (buf: Buffer, p: number): number => (LE ? buf.readUInt16LE(p) : buf.readUInt16BE(p));
+export const u32 = (buf: Buffer, p: number): number => (LE ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
 
 /** The bounds checks of the table decoder, for one attribute at `off` in a container ending at `end`. */
-function attributeLength(buf: Buffer, off: number, end: number, table: AttributeTable<FieldSpecs>): number {
+export function attributeLength(buf: Buffer, off: number, end: number, table: AttributeTable<FieldSpecs>): number {
   const len = u16(buf, off);
   if (len < NLA_HDRLEN) throw new DecodeError(`${table.name}: attribute length ${len} is shorter than its header`, off);
   if (off + len > end) throw new DecodeError(`${table.name}: attribute ${u16(buf, off + 2) & NLA_TYPE_MASK} (length ${len}) runs past the end of its container`, off);
@@ -57,7 +38,7 @@ function attributeLength(buf: Buffer, off: number, end: number, table: Attribute
 }
 
 /** The fixed-size check of the table decoder. */
-function checkSize(table: AttributeTable<FieldSpecs>, type: number, plen: number, off: number): void {
+export function checkSize(table: AttributeTable<FieldSpecs>, type: number, plen: number, off: number): void {
   const slot = table.slots[type];
   if (slot && slot.size >= 0 && plen !== slot.size) {
     throw new DecodeError(`${table.name}.${slot.key}: expected ${slot.size} bytes for ${slot.spec.type}, got ${plen}`, off);
@@ -133,7 +114,7 @@ export function liveDestinationAt(buf: Buffer, start: number, end: number, servi
   const forward = FORWARD_NAMES.get(forwardBits);
   if (!forward) throw new DecodeError(`destination: unknown forwarding method ${forwardBits}`, 0);
   if (addr < 0 || addrLen < (family === 'ipv4' ? 4 : 16)) throw new DecodeError('destination: address missing or too short', 0);
-  const address = family === 'ipv4' ? ipv4At(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6');
+  const address = family === 'ipv4' ? ipv4TextAt(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6');
 
   const spec: DestinationSpec = { address, port, weight, forward };
   if (upper) spec.upperThreshold = upper;

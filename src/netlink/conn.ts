@@ -278,6 +278,8 @@ class Fifo<T> {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const RECEIVE_NOW_MAX = 8;
+/** A dump series lets the event loop run after this many dumps (see seriesDumpDone). */
+const SERIES_YIELD_EVERY = 64;
 /** The largest datagram a netlink dump sends is 32 KiB; 64 KiB as for the addon's own reads. */
 const RECEIVE_BUFFER_BYTES = 64 * 1024;
 
@@ -616,6 +618,12 @@ export class Conn {
       s.state = 'done';
       if (s.signal && s.onAbort) s.signal.removeEventListener('abort', s.onAbort);
       s.resolve();
+    } else if (s.next % SERIES_YIELD_EVERY === 0) {
+      // Dumps answered inside send() chain through microtasks alone: every so
+      // often the next one waits a turn of the event loop, so that timers,
+      // other I/O and abort signals are not held off for a whole large series.
+      this.scheduleFlushNextTurn();
+      return;
     }
     if (this.queue.length > 0) this.scheduleFlush();
   }
@@ -811,6 +819,13 @@ export class Conn {
     const seq = this.nextSeq;
     this.nextSeq = this.nextSeq >= 0xffffffff ? 1 : this.nextSeq + 1;
     return seq;
+  }
+
+  /** {@link scheduleFlush} on the next turn of the event loop rather than in a microtask. */
+  private scheduleFlushNextTurn(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushNow);
   }
 
   private scheduleFlush(): void {

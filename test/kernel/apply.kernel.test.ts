@@ -4,7 +4,7 @@
 // never anything in between.
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { AbortError, InvalidArgumentError } from '../../src/errors.js';
 import { ApplyError, Ipvs, type DesiredState, type ServiceState } from '../../src/index.js';
 import * as C from '../../src/ipvs/constants.js';
 import { nativeSocketFactory, type SocketFactory } from '../../src/netlink/conn.js';
@@ -459,6 +459,25 @@ describe('failures and aborts part-way through a large apply leave the table as 
     expect(now.join('\n') === (before.rules as string[]).join('\n') || now.join('\n') === expectedDesired.join('\n')).toBe(true);
     // This run aborts after the second of several sends: restored.
     expect(outcome).toBe('restored');
+  });
+
+  it('a snapshot aborted while it reads rejects with AbortError; the same handle then reads the whole table again', async () => {
+    ipvsadmRestore(ns, rulesText(largeDesired()));
+    const whole = await ipvs.snapshot();
+    expect(whole.services).toHaveLength(N);
+    expect(whole.services.reduce((n, s) => n + s.destinations.length, 0)).toBe(N * D);
+    // The snapshot lets the event loop run every few dozen dumps: an abort from
+    // a timer lands part-way through its 301 dumps.
+    const ac = new AbortController();
+    const run = ipvs.snapshot({ signal: ac.signal });
+    setImmediate(() => setImmediate(() => ac.abort(new Error('enough'))));
+    const e = await failureOf(run);
+    expect(e).toBeInstanceOf(AbortError);
+    expect((e as AbortError).message).toMatch(/^snapshot \(service TCP 10\.200\.\d+\.\d+:80\) was aborted/);
+    // The kernel finishes the dump it was running (drained, not read); then the handle works as before.
+    const again = await ipvs.snapshot();
+    expect(again).toEqual(whole);
+    expect(rules(ns)).toEqual(expectedDesired);
   });
 
   it('a successful large apply reaches exactly the desired table', async () => {

@@ -90,6 +90,21 @@ describe('Conn.requestDumps', () => {
     expect(new Set(socket.requests.map((r) => r.seq)).size).toBe(5);
   });
 
+  it('a long series the kernel answers at once still lets the event loop run before it ends', async () => {
+    const { conn } = open((req, k) => {
+      k.reply(req, FAMILY, NLM_F_MULTI, (w) => w.u32(1));
+      k.done(req);
+    });
+    let seen = 0;
+    const events: string[] = [];
+    setImmediate(() => events.push(`a turn after ${seen} dumps`));
+    await conn.requestDumps(FAMILY, 300, (i, w) => w.u32(i), () => seen++);
+    events.push('done');
+    expect(seen).toBe(300);
+    expect(events[0]).toMatch(/^a turn after \d+ dumps$/);
+    expect(events[0]).not.toBe('a turn after 300 dumps');
+  });
+
   it('a series of none resolves without sending anything', async () => {
     const { conn, socket } = open(() => {});
     await conn.requestDumps(FAMILY, 0, () => {}, () => {});
