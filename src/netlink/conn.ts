@@ -200,7 +200,7 @@ export interface DumpsOptions {
   signal?: AbortSignal;
   /** Deadline in ms for progress (moved on whenever another of the dumps starts). */
   timeoutMs?: number;
-  /** Names dump `index` in errors, e.g. `'snapshot: destinations of TCP 10.0.0.1:80'`. */
+  /** Names dump `index` in errors, e.g. `'snapshot (service TCP 10.0.0.1:80)'`. */
   operation?: (index: number) => string;
 }
 
@@ -579,6 +579,12 @@ export class Conn {
     const type = LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4);
     const flags = LE ? d.readUInt16LE(off + 6) : d.readUInt16BE(off + 6);
     if (flags & NLM_F_DUMP_INTR) s.interrupted = true;
+    // The common end of a dump, read in place: a DONE with status 0 (zero in
+    // either byte order), nothing interrupted.
+    if (type === NLMSG_DONE && len >= NLMSG_HDRLEN + 4 && d.readInt32LE(off + NLMSG_HDRLEN) === 0 && !s.interrupted) {
+      this.seriesDumpDone(s);
+      return;
+    }
     try {
       switch (type) {
         case NLMSG_NOOP:
@@ -586,8 +592,8 @@ export class Conn {
         case NLMSG_OVERRUN:
           this.failSeries(s, new RepliesLostError(seriesOp(this.seriesOperation(s), s.seq)), false);
           return;
-        case NLMSG_ERROR:
-        case NLMSG_DONE: {
+        case NLMSG_DONE:
+        case NLMSG_ERROR: {
           // The end of this dump (an ERROR with status 0 is not expected; the DONE ends a dump).
           const msg: NetlinkMessage = { type, flags, seq: s.seq, pid: 0, payload: d.subarray(off + NLMSG_HDRLEN, off + len) };
           const r = type === NLMSG_ERROR ? parseErrorMessage(msg) : doneAsError(parseDoneMessage(msg));
