@@ -17,7 +17,7 @@ import { commandConfigTable, destinationConfigTable } from './attributes.js';
 import { CHECKSUM_NAMES, FORWARD_NAMES, TUNNEL_NAMES } from './codec.js';
 import * as C from './constants.js';
 import type { DestinationSpec } from './types.js';
-import type { NormalDestination } from './validate.js';
+import { sharedAddressBytes, type NormalDestination } from './validate.js';
 
 /** A destination of a live service: its spec, and its normalised form when a plan needs it. */
 export interface LiveDestination {
@@ -132,7 +132,7 @@ export function liveDestinationAt(buf: Buffer, start: number, end: number, servi
     family,
     af: family === 'ipv4' ? C.AF_INET : C.AF_INET6,
     address,
-    addressBytes: new Uint8Array(buf.subarray(addr, addr + addrLen)),
+    addressBytes: sharedAddressBytes(address, family, buf, addr, addrLen),
     port,
     forward: forwardBits,
     weight,

@@ -120,7 +120,7 @@ export interface NormalServiceState {
   spec: ServiceSpec;
   norm: NormalServiceSpec;
   id: string;
-  destinations: Map<string, { spec: DestinationSpec; norm: NormalDestination }>;
+  destinations: Map<DestinationId, { spec: DestinationSpec; norm: NormalDestination }>;
 }
 
 /**
@@ -144,7 +144,20 @@ export interface NormalState {
   daemons?: Map<number, { spec: DaemonSpec; norm: NormalDaemon }>;
 }
 
-const destId = (d: { family: string; address: string; port: number }): string => `${formatAddressPort(d.address, d.family as 'ipv4', d.port)}`;
+/**
+ * A destination's identity within its service: address and port. IPv4 ones
+ * as a number (address × 65536 + port) — plans key every destination of both
+ * tables by it, and a number costs far less than a string — IPv6 ones as text.
+ */
+export function destId(d: Pick<NormalDestination, 'family' | 'address' | 'addressBytes' | 'port'>): DestinationId {
+  if (d.family === 'ipv6') return formatAddressPort(d.address, 'ipv6', d.port);
+  const b = d.addressBytes;
+  const v = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  return v * 65536 + d.port; // below 2 ** 48: exact
+}
+
+/** See {@link destId}. */
+export type DestinationId = string | number;
 
 /**
  * Check a whole state; every problem is collected (not only the first) and
@@ -207,7 +220,7 @@ export function normalizeState(state: DesiredState, what = 'desired'): NormalSta
       const did = destId(dn);
       if (entry.destinations.has(did)) {
         const dfield = `${field}.destinations[${j}]`;
-        problems.push(`${dfield}: destination ${did} appears twice in service ${id}`);
+        problems.push(`${dfield}: destination ${formatAddressPort(dn.address, dn.family, dn.port)} appears twice in service ${id}`);
         firstField ??= dfield;
         continue;
       }
@@ -479,7 +492,7 @@ export function liveState(services: LiveService[], timeouts: Timeouts, daemons: 
   const state: DesiredState = { services: [], timeouts, daemons };
   for (const s of services) {
     const destinations: DestinationSpec[] = [];
-    const byId = new Map<string, { spec: DestinationSpec; norm: NormalDestination }>();
+    const byId = new Map<DestinationId, { spec: DestinationSpec; norm: NormalDestination }>();
     for (const d of s.destinations) {
       destinations.push(d.spec);
       if (d.norm) byId.set(destId(d.norm), d as { spec: DestinationSpec; norm: NormalDestination });

@@ -142,6 +142,29 @@ function checkAddress(value: unknown, parent: string, sub?: string): ParsedAddre
   return parsed;
 }
 
+/**
+ * The shared, never-modified 16 bytes of `address` (canonical text of
+ * `family`, as a reply decodes it) when they equal `buf[p, p + 16)`;
+ * otherwise a copy of `buf[p, p + n)`. Live destinations of a plan use it:
+ * a table read for every apply would otherwise copy an address per destination.
+ */
+export function sharedAddressBytes(address: string, family: Family, buf: Uint8Array, p: number, n: number): Uint8Array {
+  let parsed = addressCache.get(address);
+  if (!parsed) {
+    const bytes = addressToBytes(address, family);
+    parsed = { family, address: family === 'ipv4' ? address : bytesToAddress(bytes, family), bytes };
+    if (addressCache.size >= ADDRESS_CACHE_LIMIT) addressCache.clear();
+    addressCache.set(address, parsed);
+  }
+  const b = parsed.bytes;
+  let same = n === 16 && b.length === 16 && parsed.family === family;
+  for (let i = 0; same && i < 16; i++) same = b[i] === buf[p + i];
+  if (same) return b;
+  const copy = new Uint8Array(n);
+  for (let i = 0; i < n; i++) copy[i] = buf[p + i]!;
+  return copy;
+}
+
 function checkFamily(value: unknown, field: string): Family {
   if (value !== 'ipv4' && value !== 'ipv6') fail(field, `must be 'ipv4' or 'ipv6', got ${JSON.stringify(value)}`);
   return value;

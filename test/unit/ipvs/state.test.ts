@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../../../src/errors.js';
 import {
   daemonSpecOf,
   describeOperation,
+  destId,
   destinationSpecOf,
   diffStates,
   normalizeState,
@@ -14,6 +15,7 @@ import {
   type ServiceState,
 } from '../../../src/ipvs/state.js';
 import type { Destination, Service, Stats } from '../../../src/ipvs/types.js';
+import { normalizeDestination, normalizeServiceSpec, sharedAddressBytes } from '../../../src/ipvs/validate.js';
 
 // Casts: some inputs are wrong on purpose, as they would arrive from JSON.
 type Any = any;
@@ -434,5 +436,32 @@ describe('snapshot-shaped states', () => {
         before: { address: '10.1.0.1', port: 80, weight: 5, forward: 'route', upperThreshold: 100, lowerThreshold: 10 },
       },
     ]);
+  });
+});
+
+describe('destination identity and shared address bytes (plans key every destination by them)', () => {
+  const svc4 = normalizeServiceSpec({ protocol: 'tcp', address: '192.0.2.1', port: 80, scheduler: 'rr' });
+  const svc6 = normalizeServiceSpec({ protocol: 'tcp', address: '2001:db8::1', port: 80, scheduler: 'rr' });
+  const id = (address: string, port: number, svc = svc4) => destId(normalizeDestination({ address, port, forward: 'masq' }, svc));
+
+  it('tells apart every address and port, IPv4 as exact numbers and IPv6 as text', () => {
+    expect(id('192.0.2.10', 80)).toBe(id('192.0.2.10', 80));
+    const all = [id('192.0.2.10', 80), id('192.0.2.10', 81), id('192.0.2.11', 80), id('0.0.0.0', 0), id('255.255.255.255', 65535), id('255.255.255.255', 65534), id('2001:db8::10', 80, svc6), id('2001:db8::10', 81, svc6)];
+    expect(new Set(all).size).toBe(all.length);
+    expect(id('255.255.255.255', 65535)).toBe(2 ** 48 - 1);
+    expect(id('2001:db8::10', 80, svc6)).toBe('[2001:db8::10]:80');
+  });
+
+  it('sharedAddressBytes shares the parsed bytes when the reply carries them, and copies anything else', () => {
+    const canonical = new Uint8Array(16);
+    canonical.set([192, 0, 2, 77]);
+    const a = sharedAddressBytes('192.0.2.77', 'ipv4', canonical, 0, 16);
+    expect(Array.from(a)).toEqual(Array.from(canonical));
+    expect(sharedAddressBytes('192.0.2.77', 'ipv4', canonical, 0, 16)).toBe(a); // the same array again
+    const odd = Uint8Array.from([...canonical.subarray(0, 15), 9]); // bytes past the IPv4 address not zero
+    const b = sharedAddressBytes('192.0.2.77', 'ipv4', odd, 0, 16);
+    expect(b).not.toBe(a);
+    expect(Array.from(b)).toEqual(Array.from(odd));
+    expect(Array.from(sharedAddressBytes('192.0.2.77', 'ipv4', canonical, 0, 4))).toEqual([192, 0, 2, 77]);
   });
 });
