@@ -9,9 +9,9 @@
  * @module
  */
 import { DecodeError } from '../errors.js';
-import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
+import { NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
+import { attributeLength, checkSize, lastAttributeAt, u16, u32 } from './in-place.js';
 import type { GenlMessage } from '../netlink/genl.js';
-import type { AttributeTable, FieldSpecs } from '../netlink/schema.js';
 import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
 import { commandConfigTable, destinationConfigTable } from './attributes.js';
 import { CHECKSUM_NAMES, FORWARD_NAMES, TUNNEL_NAMES } from './codec.js';
@@ -23,26 +23,6 @@ import { sharedAddressBytes, type NormalDestination } from './validate.js';
 export interface LiveDestination {
   spec: DestinationSpec;
   norm?: NormalDestination;
-}
-
-/** Host-order fields (netlink's nla_len and nla_type, and most IPVS numbers). */
-export const u16 = (buf: Buffer, p: number): number => (LE ? buf.readUInt16LE(p) : buf.readUInt16BE(p));
-export const u32 = (buf: Buffer, p: number): number => (LE ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
-
-/** The bounds checks of the table decoder, for one attribute at `off` in a container ending at `end`. */
-export function attributeLength(buf: Buffer, off: number, end: number, table: AttributeTable<FieldSpecs>): number {
-  const len = u16(buf, off);
-  if (len < NLA_HDRLEN) throw new DecodeError(`${table.name}: attribute length ${len} is shorter than its header`, off);
-  if (off + len > end) throw new DecodeError(`${table.name}: attribute ${u16(buf, off + 2) & NLA_TYPE_MASK} (length ${len}) runs past the end of its container`, off);
-  return len;
-}
-
-/** The fixed-size check of the table decoder. */
-export function checkSize(table: AttributeTable<FieldSpecs>, type: number, plen: number, off: number): void {
-  const slot = table.slots[type];
-  if (slot && slot.size >= 0 && plen !== slot.size) {
-    throw new DecodeError(`${table.name}.${slot.key}: expected ${slot.size} bytes for ${slot.spec.type}, got ${plen}`, off);
-  }
 }
 
 /**
@@ -58,20 +38,10 @@ export function liveDestinationOf(m: GenlMessage, serviceFamily: Family, withNor
  * `buf[start, end)` — read in place where it arrived (see `Conn.requestDumps`).
  */
 export function liveDestinationAt(buf: Buffer, start: number, end: number, serviceFamily: Family, withNormal: boolean): LiveDestination | undefined {
-  let nest = -1;
-  let nestEnd = 0;
-  for (let off = start; off + NLA_HDRLEN <= end; ) {
-    const len = attributeLength(buf, off, end, commandConfigTable);
-    const type = u16(buf, off + 2) & NLA_TYPE_MASK;
-    checkSize(commandConfigTable, type, len - NLA_HDRLEN, off);
-    if (type === C.IPVS_CMD_ATTR_DEST) {
-      // The last one wins, as in the table decoder.
-      nest = off + NLA_HDRLEN;
-      nestEnd = off + len;
-    }
-    off += (len + 3) & ~3;
-  }
-  if (nest < 0) return undefined;
+  const at = lastAttributeAt(buf, start, end, commandConfigTable, C.IPVS_CMD_ATTR_DEST);
+  if (at < 0) return undefined;
+  const nest = at + NLA_HDRLEN;
+  const nestEnd = at + u16(buf, at);
 
   let af: number | undefined;
   let addr = -1;

@@ -13,7 +13,7 @@ import { bytesToAddress, ipv4TextAt } from './address.js';
 import { commandConfigTable, serviceConfigTable } from './attributes.js';
 import { netmaskOf, schedulerFlagNames } from './codec.js';
 import * as C from './constants.js';
-import { attributeLength, checkSize, u16, u32 } from './live-destination.js';
+import { attributeLength, checkSize, lastAttributeAt, u16, u32 } from './in-place.js';
 import type { LiveService } from './state.js';
 import type { Protocol, ServiceSpec } from './types.js';
 import { netmaskBytes, PROTOCOLS, type NormalServiceSpec } from './validate.js';
@@ -42,19 +42,10 @@ function copyAt(buf: Buffer, p: number, n: number): Uint8Array {
  * end)`, or undefined when the reply has no service nest.
  */
 export function liveServiceAt(buf: Buffer, start: number, end: number): LiveService | undefined {
-  let nest = -1;
-  let nestEnd = 0;
-  for (let off = start; off + NLA_HDRLEN <= end; ) {
-    const len = attributeLength(buf, off, end, commandConfigTable);
-    const type = u16(buf, off + 2) & NLA_TYPE_MASK;
-    checkSize(commandConfigTable, type, len - NLA_HDRLEN, off);
-    if (type === C.IPVS_CMD_ATTR_SERVICE) {
-      nest = off + NLA_HDRLEN; // the last one wins, as in the table decoder
-      nestEnd = off + len;
-    }
-    off += (len + 3) & ~3;
-  }
-  if (nest < 0) return undefined;
+  const at = lastAttributeAt(buf, start, end, commandConfigTable, C.IPVS_CMD_ATTR_SERVICE);
+  if (at < 0) return undefined;
+  const nest = at + NLA_HDRLEN;
+  const nestEnd = at + u16(buf, at);
 
   let af: number | undefined;
   let protocolNumber: number | undefined;
