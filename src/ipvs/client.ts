@@ -7,7 +7,7 @@ import type { DumpsOptions, RequestOptions, SocketFactory } from '../netlink/con
 import type { GenlRequestOptions } from '../netlink/genl.js';
 import { NLM_F_DUMP } from '../netlink/constants.js';
 import { decodeGenlAttributes, GenlConn, type GenlFamily, type GenlMessage } from '../netlink/genl.js';
-import { encodeAttributes, type Attributes } from '../netlink/schema.js';
+import { decodeAttributes, encodeAttributes, type Attributes } from '../netlink/schema.js';
 import type { Writer } from '../netlink/writer.js';
 import { formatAddressPort } from './address.js';
 import { commandTable, infoTable } from './attributes.js';
@@ -440,8 +440,18 @@ export class Ipvs {
    */
   async save(options?: CallOptions): Promise<string> {
     const services = await this.listServices(options);
-    const withDests = await Promise.all(
-      services.map(async (s) => ({ service: s, destinations: await this.dumpDestinations(normalizeServiceKey(keyOf(s)), 'save', options) })),
+    // One dump series for all services' destinations (as a snapshot reads them).
+    const withDests = services.map((service) => ({ service, key: normalizeServiceKey(keyOf(service)), destinations: [] as Destination[] }));
+    await this.dumpSeries(
+      C.IPVS_CMD_GET_DEST,
+      withDests.length,
+      options,
+      (i) => ({ operation: 'save', kind: 'service', service: describeService(withDests[i]!.key) }),
+      (i, w) => writeServiceKeyNest(w, withDests[i]!.key),
+      (i, datagram, start, end) => {
+        const d = decodeAttributes(commandTable, datagram, start, end).destination; // copies what it keeps
+        if (d) withDests[i]!.destinations.push(destinationOf(d, withDests[i]!.key.family));
+      },
     );
     return formatRules(withDests);
   }
