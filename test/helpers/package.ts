@@ -51,10 +51,19 @@ export function packageFingerprint(): string {
   return hash.digest('hex');
 }
 
-/** Runs a command; on failure throws with its whole output. */
+/**
+ * The environment for npm: without the npm_* variables of an enclosing `npm test`
+ * (npm_config_ignore_scripts would skip prepack, npm_config_local_prefix and the
+ * like point at this repository rather than the project being installed into).
+ */
+function npmEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+}
+
+/** Runs npm; on failure throws with its whole output. */
 function npm(args: string[], cwd: string): string {
   try {
-    return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('npm', args, { cwd, env: npmEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
     throw new Error(`npm ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
