@@ -83,7 +83,11 @@ const check = spawnSync(
 if (typeof m.exports.open !== 'function' || typeof m.exports.openFile !== 'function') process.exit(3);`, prebuilt],
   { stdio: ['ignore', 'inherit', 'inherit'] },
 );
-if (check.status !== 0) fail(`${relative(ROOT, prebuilt)} does not load (exit ${check.status ?? check.signal})`);
+if (check.status !== 0) {
+  // npm runs no postpack after a failed prepack: leave no prebuilt behind.
+  rmSync(join(ROOT, 'native', 'prebuilds'), { recursive: true, force: true });
+  fail(`${relative(ROOT, prebuilt)} does not load (exit ${check.status ?? check.signal})`);
+}
 
 // The newest glibc symbol version the binary needs is the oldest glibc it runs on.
 const versions = readFileSync(prebuilt, 'latin1').match(/GLIBC_\d+(\.\d+)+/g) ?? [];

@@ -62,7 +62,7 @@ describe('the packed package, installed with install scripts disabled', () => {
     pkg = packAndInstall();
   }, 180_000);
 
-  it('the tarball holds the JavaScript, the declarations and the prebuilt addon, and no tests', () => {
+  it('the tarball holds the JavaScript, the declarations and the prebuilt addon, and no tests or local builds', () => {
     const entries = execFileSync('tar', ['-tzf', pkg.tarball], { encoding: 'utf8' })
       .split('\n')
       .filter(Boolean)
@@ -80,7 +80,7 @@ describe('the packed package, installed with install scripts disabled', () => {
     ]) {
       expect(entries, file).toContain(file);
     }
-    expect(entries.filter((e) => /^(test|examples|native\/build|dist\/examples)\//.test(e))).toEqual([]);
+    expect(entries.filter((e) => /\.test\.ts$|^(test\/unit|test\/kernel|examples|native\/build|dist\/examples|node_modules)\//.test(e))).toEqual([]);
     // The source-build fallback needs node-addon-api at install time.
     const manifest = JSON.parse(readFileSync(join(pkg.installed, 'package.json'), 'utf8'));
     expect(Object.keys(manifest.dependencies)).toEqual(['node-addon-api']);
