@@ -26,11 +26,17 @@ function run(file, args, what) {
   if (result.status !== 0) fail(`${what} failed (exit ${result.status ?? result.signal})`);
 }
 
-/** node-gyp as npm provides it to scripts (npm_config_node_gyp), else from PATH. */
+/**
+ * node-gyp as npm provides it to scripts (npm_config_node_gyp), else the copy
+ * bundled with the npm installed beside this node, else from PATH.
+ */
 function nodeGyp(args, what) {
-  const bundled = process.env.npm_config_node_gyp;
+  const bundled = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ].find((path) => path && existsSync(path));
   if (bundled) run(process.execPath, [bundled, ...args], what);
-  else run('node-gyp', args, what);
+  else run('node-gyp', args, `${what}; node-gyp not found, run this through \`npm pack\``);
 }
 
 function walk(dir) {
