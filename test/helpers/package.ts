@@ -43,7 +43,7 @@ export function packageFingerprint(): string {
     join(ROOT, 'package.json'),
     join(ROOT, 'tsconfig.json'),
     join(ROOT, 'native', 'binding.gyp'),
-    ...files(join(ROOT, 'scripts')),
+    ...files(join(ROOT, 'native', 'scripts')),
     ...files(join(ROOT, 'src')),
     ...files(join(ROOT, 'native', 'src')),
   ].sort();

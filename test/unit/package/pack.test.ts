@@ -76,7 +76,7 @@ describe('the packed package, installed with install scripts disabled', () => {
       'dist/src/netlink/binding.js',
       PREBUILT,
       'native/binding.gyp',
-      'scripts/install.mjs',
+      'native/scripts/install.mjs',
     ]) {
       expect(entries, file).toContain(file);
     }

@@ -3,7 +3,7 @@
 //      outputs whose source no longer exists removed, so none is shipped stale;
 //   2. the native addon (node-gyp, incremental), copied to
 //      native/prebuilds/<platform>-<arch>/ipvs_ts_native.node, checked to load.
-// The "postpack" script (scripts/postpack.mjs) removes native/prebuilds again, so a
+// The "postpack" script (native/scripts/postpack.mjs) removes native/prebuilds again, so a
 // checkout never keeps a prebuilt that could shadow its own fresh build.
 // See docs/native.md.
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ADDON = 'ipvs_ts_native.node';
 const log = (line) => console.error(`[prepack] ${line}`);
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const platformArch = `${process.platform}-${process.arch}`;
 const prebuilt = join(ROOT, 'native', 'prebuilds', platformArch, 'ipvs_ts_native.node');
 const log = (line) => console.error(`ipvs-ts: ${line}`);

@@ -1,7 +1,0 @@
-// npm "postpack" script: removes native/prebuilds (made by scripts/prepack.mjs for
-// the tarball) so that a checkout always loads its own source build.
-import { rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-rmSync(join(dirname(dirname(fileURLToPath(import.meta.url))), 'native', 'prebuilds'), { recursive: true, force: true });
