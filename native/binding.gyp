@@ -1,5 +1,6 @@
 # Build with `npm run build:native` (node-gyp rebuild -C native).
-# Output: native/build/Release/ipvs_ts_native.node
+# Output: native/build/Release/ipvs_ts_native.node (loaded after a prebuilt in
+# native/prebuilds/<platform>-<arch>/, see src/netlink/addon-path.ts).
 {
   "targets": [
     {
@@ -15,6 +16,10 @@
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       "defines": [
+        # Node-API version 8 only (Node.js >= 12.22, 14.17, 16): the binary calls
+        # nothing but napi_* and libuv, so the one prebuilt linux-x64 binary in the
+        # package (native/prebuilds/, made by scripts/prepack.mjs) serves every
+        # Node.js version the package supports. See docs/native.md.
         "NAPI_VERSION=8",
         # C++ exceptions are enabled: Napi::Error is thrown as a C++ exception and
         # turned into a JavaScript exception at the N-API boundary.

@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { addonCandidates, findPackageRoot, loadFirstAddon } from './addon-path.js';
 
 /** Options for opening a socket (see `openSocket` in src/netlink/binding.ts). */
 export interface OpenSocketOptions {
@@ -86,22 +87,19 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
-/** Find and load `native/build/Release/ipvs_ts_native.node`, relative to this file in src/ or dist/src/. */
+/**
+ * Load the addon once: the prebuilt for this platform and architecture
+ * (`native/prebuilds/<platform>-<arch>/`), else the source build
+ * (`native/build/Release/`), relative to the package root of this file (in
+ * `src/` or `dist/src/`). See src/netlink/addon-path.ts and docs/native.md.
+ */
 function loadAddon(): NativeAddon {
   if (addon) return addon;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    join(here, '..', '..', 'native', 'build', 'Release', 'ipvs_ts_native.node'),
-    join(here, '..', '..', '..', 'native', 'build', 'Release', 'ipvs_ts_native.node'),
-  ];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(
-      `ipvs-ts native addon is not built (looked for ${candidates.join(', ')}); run "npm run build:native"`,
-    );
-  }
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)), existsSync);
+  const platformArch = `${process.platform}-${process.arch}`;
+  const candidates = addonCandidates(root, process.platform, process.arch);
   const require = createRequire(import.meta.url);
-  addon = require(found) as NativeAddon;
+  addon = loadFirstAddon(candidates, platformArch, root, existsSync, (path) => require(path) as NativeAddon).addon;
   return addon;
 }
 
