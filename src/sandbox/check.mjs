@@ -37,8 +37,11 @@ function trial(cli, backend, env, timeoutS) {
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (code === 0) resolve({ ok: true, detail: `works (kernel ${out.trim().split('\n').pop()}, ${seconds} s)` });
       else {
-        const why = err.split('\n').find((l) => /ERROR/.test(l))?.replace(/^\[sandbox\] ERROR: /, '') ?? `exit ${code}`;
-        resolve({ ok: false, detail: `does not work (${why.slice(0, 300)}; ${seconds} s)` });
+        const lines = err.split('\n');
+        let why = lines.find((l) => /ERROR/.test(l))?.replace(/^\[sandbox\] ERROR: /, '').replace(/\.$/, '') ?? `exit ${code}`;
+        const consoleLine = lines.findLast((l) => /^ {4}\S/.test(l));
+        if (consoleLine) why += `; console: ${consoleLine.trim().slice(0, 160)}`;
+        resolve({ ok: false, detail: `does not work (${why.slice(0, 400)}; ${seconds} s)` });
       }
     });
   });

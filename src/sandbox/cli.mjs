@@ -179,13 +179,17 @@ async function runWithPlan(plan, command, extraEnv) {
       if (backend === 'uml') {
         const fix = xstateFixDecision({ env: process.env, cpuinfo: readText('/proc/cpuinfo') ?? '' });
         const ctl = controlDir(backend, command, extraEnv);
-        const r = await runUml(ctl, { xstateFix: fix.use, why: `${why}; ${fix.use ? 'xstate-fix: ' : ''}${fix.reason}` });
+        const r = await runUml(ctl, {
+          xstateFix: fix.use,
+          why: `${why}; ${fix.use ? 'xstate-fix: ' : ''}${fix.reason}`,
+          fallback: i < plan.order.length - 1,
+        });
         if (r.booted || i === plan.order.length - 1) return { backend, ...r };
         tried.push({ backend, problem: 'could not boot' });
         continue;
       }
       const ctl = controlDir(backend, command, extraEnv);
-      const r = await runQemu(ctl, why);
+      const r = await runQemu(ctl, why, { fallback: i < plan.order.length - 1 });
       if (r.booted || i === plan.order.length - 1) return { backend, ...r };
       tried.push({ backend, problem: 'could not boot' });
     } catch (err) {
@@ -237,7 +241,11 @@ async function main() {
     throw err instanceof SettingError ? new SandboxError(err.message) : err;
   }
   const root = isRoot();
-  const plan = backendPlan(requested, { root, hostIpvs: requested === 'auto' && root ? hostHasIpvs() : false });
+  const plan = backendPlan(requested.backend, {
+    root,
+    hostIpvs: requested.backend === 'auto' && root ? hostHasIpvs() : false,
+    source: requested.source === '--backend' ? '--backend' : `IPVS_TS_BACKEND=${requested.backend}`,
+  });
   const { backend, code, kernel } = await runWithPlan(plan, opts.command, extraEnv);
   return opts.kernelTests ? printKernelTestSummary(backend, kernel, code, summaryFile) : code;
 }

@@ -292,7 +292,7 @@ export async function probeKvm(kernel, initramfs) {
     ? 'booted'
     : r.timedOut
       ? `no boot within ${PROBE_TIMEOUT_S} s`
-      : (out.trim().split('\n').findLast((l) => l.trim()) ?? `exit ${r.code ?? r.signal}`).slice(0, 200);
+      : (out.trim().split('\n').findLast((l) => l.trim()) ?? `exit ${r.code ?? r.signal}`).replace(/^qemu-system-x86_64: /, '').slice(0, 120);
   const result = { ok, detail };
   writeFileSync(file, `${JSON.stringify({ bootId: bootId(), qemu: qemuBinary(), result })}\n`);
   return result;
@@ -322,7 +322,7 @@ function qemuCpus() {
  * already there) and runs the command.
  * @returns {Promise<{ code: number, kernel?: string, booted: boolean }>}
  */
-export async function runQemu(ctl, why) {
+export async function runQemu(ctl, why, { fallback = false } = {}) {
   const qemu = qemuBinary();
   if (!qemu) throw new SandboxError('qemu-system-x86_64 not found (Debian package qemu-system-x86)');
   const kernel = ensureKernel();
@@ -383,6 +383,11 @@ export async function runQemu(ctl, why) {
   if (r.signalled) return { code: signalExit(r.signalled), kernel: kernelRelease, booted: true };
   if (rc !== undefined && /^\d+$/.test(rc)) return { code: Number(rc), kernel: kernelRelease, booted: true };
   const initError = read('init-error');
+  if (fallback && !kernelRelease) {
+    const last = consoleTail(bootLog, 1).split('\n')[0];
+    say(`qemu (${accel.accel}) did not boot (qemu exited with ${r.code ?? r.signal}${initError ? `; init: ${initError}` : ''}; console: ${last})`);
+    return { code: SANDBOX_FAILURE, kernel: kernelRelease, booted: false };
+  }
   say(
     `ERROR: the qemu sandbox (${accel.accel}) did not report an exit code for the command` +
       (r.timedOut ? ` (killed after ${timeoutSeconds()} s)` : ` (qemu exited with ${r.code ?? r.signal})`) +

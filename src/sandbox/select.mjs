@@ -34,14 +34,17 @@ export function xstateFixDecision({ env = {}, cpuinfo = '' } = {}) {
   return { use: false, reason: 'the CPU has no AMX' };
 }
 
-/** The backend asked for: --backend wins over IPVS_TS_BACKEND; default auto. */
+/**
+ * The backend asked for: --backend wins over IPVS_TS_BACKEND; default auto.
+ * @returns {{ backend: string, source: string }}
+ */
 export function requestedBackend(option, env = {}) {
   const from = option !== undefined ? '--backend' : 'IPVS_TS_BACKEND';
   const b = String(option ?? env.IPVS_TS_BACKEND ?? 'auto').trim().toLowerCase() || 'auto';
   if (b !== 'auto' && !BACKENDS.includes(b)) {
     throw new SettingError(`${from} must be one of ${BACKENDS.join(', ')} or auto, got "${option ?? env.IPVS_TS_BACKEND}"`);
   }
-  return b;
+  return { backend: b, source: b === 'auto' && option === undefined && !env.IPVS_TS_BACKEND ? 'default' : from };
 }
 
 /**
@@ -50,8 +53,8 @@ export function requestedBackend(option, env = {}) {
  * as the fallback when uml cannot boot (or is not installed and cannot be).
  * @returns {{ order: string[], reason: string }}
  */
-export function backendPlan(requested, { root, hostIpvs }) {
-  if (requested !== 'auto') return { order: [requested], reason: 'requested' };
+export function backendPlan(requested, { root, hostIpvs, source = 'request' }) {
+  if (requested !== 'auto') return { order: [requested], reason: `requested by ${source}` };
   if (root && hostIpvs) return { order: ['netns', 'uml', 'qemu'], reason: 'auto: root, and the host kernel has IPVS' };
   const why = root ? 'the host kernel has no IPVS' : 'not root, so no netns';
   return { order: ['uml', 'qemu'], reason: `auto: ${why}` };

@@ -59,10 +59,11 @@ function umlTmpdir(ctl, mem) {
  * Boots linux.uml with <ctl>/init.sh as PID 1 (run.sh and expose are already
  * there) and runs the command.
  * @param {string} ctl control directory
- * @param {{ xstateFix: boolean, why: string }} how
+ * @param {{ xstateFix: boolean, why: string, fallback?: boolean }} how  fallback: another
+ *   backend follows, so a failed boot is reported in one line
  * @returns {Promise<{ code: number, kernel?: string, booted: boolean }>}
  */
-export async function runUml(ctl, { xstateFix, why }) {
+export async function runUml(ctl, { xstateFix, why, fallback = false }) {
   const linuxUml = which('linux.uml');
   if (!linuxUml) throw new SandboxError('linux.uml not found (Debian package user-mode-linux)');
   const mem = umlMemory();
@@ -134,6 +135,11 @@ export async function runUml(ctl, { xstateFix, why }) {
   if (rc !== undefined && /^\d+$/.test(rc)) return { code: Number(rc), kernel, booted: true };
 
   const initError = read('init-error');
+  if (fallback && !kernel) {
+    const last = consoleTail(bootLog, 1).split('\n')[0];
+    say(`user-mode-linux did not boot (linux.uml exited with ${r.code ?? r.signal}${initError ? `; init.sh: ${initError}` : ''}; console: ${last})`);
+    return { code: SANDBOX_FAILURE, kernel, booted: false };
+  }
   const xstateHint = /set fp regs failed|ptrace set fp/.test(bootLog) && !preload
     ? `\n${TAG} "ptrace set fp regs failed" means the host's xstate is larger than user-mode-linux's (AMX CPUs): IPVS_TS_UML_XSTATE_FIX=1 runs it with the xstate-fix library; IPVS_TS_BACKEND=qemu avoids UML.`
     : '';
