@@ -4,7 +4,7 @@
 # /modules/load.list). Mounts the host's root filesystem over virtio-9p
 # (mount tag hostroot) and switch_roots into <control dir>/init.sh, the same
 # PID 1 as in user-mode-linux. Kernel parameters: ipvs_ts.ctl=<control dir>,
-# ipvs_ts.9p_cache=<9p cache mode, default none>, or ipvs_ts.probe=1 (print
+# ipvs_ts.9p_cache=<9p cache mode, default loose>, or ipvs_ts.probe=1 (print
 # a marker and power off: the KVM probe).
 export PATH=/bin
 /bin/busybox --install -s /bin
@@ -19,7 +19,7 @@ fail() {
 	sleep 1000000
 }
 
-CTL= PROBE= CACHE=none
+CTL= PROBE= CACHE=loose
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ipvs_ts.ctl=*) CTL=${arg#ipvs_ts.ctl=} ;;

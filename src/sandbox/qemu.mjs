@@ -339,7 +339,7 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
       '',
     ].join('\n'),
   );
-  const cache = process.env.IPVS_TS_QEMU_9P_CACHE || 'none';
+  const cache = process.env.IPVS_TS_QEMU_9P_CACHE || 'loose';
   if (!/^[a-z]+$/.test(cache)) throw new SandboxError(`IPVS_TS_QEMU_9P_CACHE must be a 9p cache mode such as none or loose, got "${cache}"`);
   // The command's stdout and stderr come back through FIFOs (node's pipes to a
   // child are sockets, which qemu's file chardev cannot open).
