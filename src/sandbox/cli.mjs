@@ -167,7 +167,7 @@ function controlDir(backend, command, extraEnv) {
 async function runWithPlan(plan, command, extraEnv) {
   const tried = [];
   for (const [i, backend] of plan.order.entries()) {
-    const why = i === 0 ? plan.reason : `fallback: ${tried.map((t) => `${t.backend} ${t.problem}`).join('; ')}`;
+    const why = i === 0 ? plan.reason : `fallback: ${tried.map((t) => `${t.backend} ${t.problem.replace(/ \(.*/s, '')}`).join('; ')}`;
     try {
       if (i > 0) say(`trying the ${backend} backend (${why})`);
       ensurePackages(backend);
@@ -185,13 +185,13 @@ async function runWithPlan(plan, command, extraEnv) {
           fallback: i < plan.order.length - 1,
         });
         if (r.booted || i === plan.order.length - 1) return { backend, ...r };
-        tried.push({ backend, problem: 'could not boot' });
+        tried.push({ backend, problem: `could not boot (${r.detail})` });
         continue;
       }
       const ctl = controlDir(backend, command, extraEnv);
       const r = await runQemu(ctl, why, { fallback: i < plan.order.length - 1 });
       if (r.booted || i === plan.order.length - 1) return { backend, ...r };
-      tried.push({ backend, problem: 'could not boot' });
+      tried.push({ backend, problem: `could not boot (${r.detail})` });
     } catch (err) {
       if (!(err instanceof SandboxError)) throw err;
       tried.push({ backend, problem: err.message });

@@ -103,7 +103,7 @@ export function ensureKernel() {
     root = done.length ? join(base, done[done.length - 1]) : downloadKernel(base);
   }
   const boot = join(root, 'boot');
-  const vmlinuz = readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
+  const vmlinuz = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
   if (!vmlinuz) throw new SandboxError(`no boot/vmlinuz-* in ${root}`);
   const release = vmlinuz.slice('vmlinuz-'.length);
   const modulesSrc = join(root, 'lib', 'modules');
@@ -385,8 +385,9 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
   const initError = read('init-error');
   if (fallback && !kernelRelease) {
     const last = consoleTail(bootLog, 1).split('\n')[0];
-    say(`qemu (${accel.accel}) did not boot (qemu exited with ${r.code ?? r.signal}${initError ? `; init: ${initError}` : ''}; console: ${last})`);
-    return { code: SANDBOX_FAILURE, kernel: kernelRelease, booted: false };
+    const detail = `qemu ${accel.accel} exited with ${r.code ?? r.signal}${initError ? `; init: ${initError}` : ''}; console: ${last}`;
+    say(`qemu did not boot (${detail})`);
+    return { code: SANDBOX_FAILURE, kernel: kernelRelease, booted: false, detail };
   }
   say(
     `ERROR: the qemu sandbox (${accel.accel}) did not report an exit code for the command` +

@@ -137,8 +137,9 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
   const initError = read('init-error');
   if (fallback && !kernel) {
     const last = consoleTail(bootLog, 1).split('\n')[0];
-    say(`user-mode-linux did not boot (linux.uml exited with ${r.code ?? r.signal}${initError ? `; init.sh: ${initError}` : ''}; console: ${last})`);
-    return { code: SANDBOX_FAILURE, kernel, booted: false };
+    const detail = `linux.uml exited with ${r.code ?? r.signal}${initError ? `; init.sh: ${initError}` : ''}; console: ${last}`;
+    say(`user-mode-linux did not boot (${detail})`);
+    return { code: SANDBOX_FAILURE, kernel, booted: false, detail };
   }
   const xstateHint = /set fp regs failed|ptrace set fp/.test(bootLog) && !preload
     ? `\n${TAG} "ptrace set fp regs failed" means the host's xstate is larger than user-mode-linux's (AMX CPUs): IPVS_TS_UML_XSTATE_FIX=1 runs it with the xstate-fix library; IPVS_TS_BACKEND=qemu avoids UML.`
