@@ -1,6 +1,6 @@
 // Shared helpers of the IPVS sandbox (src/sandbox/cli.mjs and its backends).
 // Plain Node ESM, node: builtins only; see docs/testing.md.
-import { accessSync, constants as fsConstants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export const TAG = '[sandbox]';
@@ -56,10 +56,20 @@ export function readText(file) {
  */
 export function cacheDir(env = process.env) {
   let dir;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   if (env.IPVS_TS_CACHE_DIR) dir = env.IPVS_TS_CACHE_DIR;
   else if (env.XDG_CACHE_HOME && !/^\/(tmp|run)(\/|$)/.test(env.XDG_CACHE_HOME)) dir = join(env.XDG_CACHE_HOME, 'ipvs-ts');
-  else dir = '/var/tmp/ipvs-ts-cache';
+  else dir = uid === 0 ? '/var/tmp/ipvs-ts-cache' : `/var/tmp/ipvs-ts-cache-${uid}`;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // It holds a library loaded into linux.uml and kernels we boot: it must be
+  // ours and writable by nobody else (not a directory planted in /var/tmp).
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new SandboxError(
+      `the cache directory ${dir} must be a directory owned by uid ${uid} and writable by nobody else; ` +
+        'remove it or set IPVS_TS_CACHE_DIR',
+    );
+  }
   return dir;
 }
 
@@ -74,7 +84,7 @@ export function timeoutSeconds() {
 /** Single-quote for /bin/sh. */
 export const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-const SKIP_ENV = new Set(['PWD', 'OLDPWD', 'SHLVL', '_', 'PPID', 'IFS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'LD_PRELOAD']);
+const SKIP_ENV = new Set(['PWD', 'OLDPWD', 'SHLVL', '_', 'PPID', 'IFS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG']);
 
 /**
  * Writes <ctl>/run.sh, which init.sh runs inside a guest kernel: the caller's

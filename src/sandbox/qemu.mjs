@@ -27,6 +27,7 @@ import {
   SandboxError,
   cacheDir,
   consoleTail,
+  isRoot,
   onCleanup,
   readText,
   say,
@@ -347,7 +348,8 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
   const errFifo = openFifo(join(ctl, 'stderr.fifo'));
   const args = [
     ...qemuArgs({ accel: accel.accel, kernel, initramfs, mem: qemuMemory(), cpus: qemuCpus(), append: `ipvs_ts.ctl=${ctl} ipvs_ts.9p_cache=${cache}` }),
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap',
+    // passthrough: files keep their owners and modes (needs root); none otherwise.
+    '-virtfs', `local,path=/,mount_tag=hostroot,security_model=${isRoot() ? 'passthrough' : 'none'},multidevs=remap`,
     '-serial', 'stdio',
     '-serial', `file:${outFifo.path}`,
     '-serial', `file:${errFifo.path}`,

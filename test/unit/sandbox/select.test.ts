@@ -131,3 +131,12 @@ describe('qemuAccelDecision', () => {
     expect(() => qemuAccelDecision({ env: { IPVS_TS_QEMU_ACCEL: 'hvf' }, kvmDevice: true })).toThrow(/IPVS_TS_QEMU_ACCEL.*"hvf"/);
   });
 });
+
+describe('runInSandbox (ipvs-ts/sandbox)', () => {
+  it('rejects bad arguments before starting anything, naming them', async () => {
+    const { runInSandbox } = await import('../../../src/sandbox/index.mjs');
+    await expect(runInSandbox([])).rejects.toThrow(/command must be a non-empty array of strings/);
+    await expect(runInSandbox(['true'], { backend: 'docker' as 'uml' })).rejects.toThrow(/options\.backend must be auto, netns, uml or qemu, got docker/);
+    await expect(runInSandbox(['true'], { timeoutSeconds: -1 })).rejects.toThrow(/options\.timeoutSeconds must be a positive number/);
+  });
+});
