@@ -13,7 +13,7 @@
  * instead.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostHasIpvs } from '../../../src/sandbox/netns.mjs';
@@ -44,7 +44,7 @@ interface Result {
 
 function sandbox(backend: string, env: Record<string, string>, script: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '--backend', backend, '--', 'sh', '-c', script], {
+    const child = spawn(process.execPath, [CLI, ...(backend === 'auto' ? [] : ['--backend', backend]), '--', 'sh', '-c', script], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, IPVS_TS_SANDBOX_TIMEOUT: String(BOOT_TIMEOUT_MS / 1000 - 20), ...env },
     });
@@ -108,6 +108,35 @@ describe.each(['netns', 'uml', 'uml+xstate-fix', 'qemu'])('sandbox backend %s', 
 });
 
 describe('sandbox failures', () => {
+  // (Where root and the host kernel has IPVS, auto takes netns instead.)
+  it.skipIf(nested || (root && hostHasIpvs()))('auto falls back from a user-mode-linux that cannot boot to qemu, and reports all it tried', { timeout: 60_000 }, async () => {
+    // A linux.uml that dies like Debian's does on an AMX host without the
+    // xstate-fix library, and a qemu kernel directory that does not exist.
+    const bin = join(tmp, 'fake-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, 'linux.uml'),
+      '#!/bin/sh\necho "userspace - ptrace set fp regs failed, errno = 14"\necho "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b"\nkill -ABRT $$\n',
+    );
+    chmodSync(join(bin, 'linux.uml'), 0o755);
+    const r = await sandbox('auto', {
+      PATH: `${bin}:${process.env.PATH}`,
+      IPVS_TS_BACKEND: '',
+      IPVS_TS_UML_XSTATE_FIX: '0',
+      IPVS_TS_SANDBOX_NO_INSTALL: '1',
+      IPVS_TS_QEMU_KERNEL_DIR: join(tmp, 'no-such-kernel'),
+    }, 'echo must-not-run');
+    expect(r.code, r.stderr).toBe(125);
+    expect(r.stdout).not.toContain('must-not-run');
+    expect(r.stderr).toMatch(/no sandbox backend works here\. Tried:\n {2}uml: .*\n {2}qemu: /);
+    if (missingPackages('uml').length === 0) {
+      expect(r.stderr).toMatch(/^\[sandbox\] user-mode-linux did not boot \(linux\.uml exited with SIGABRT; console: Kernel panic/m);
+      expect(r.stderr).toMatch(/^\[sandbox\] trying the qemu backend \(fallback: uml could not boot\)$/m);
+    }
+    expect(r.stderr).toMatch(/apt-get install -y user-mode-linux kmod ipvsadm iproute2\).* apt-get install -y qemu-system-x86 busybox-static/);
+    expect(r.stderr).toContain('ipvs-ts-sandbox --check');
+  });
+
   it('exits 125 with a message naming the setting for an unknown backend', async () => {
     const r = await sandbox('vmware', {}, 'true');
     expect(r.code).toBe(125);
