@@ -120,7 +120,13 @@ function downloadKernel(base) {
   try {
     apt(KERNEL_META_PACKAGE);
   } catch (err) {
-    throw new SandboxError(`${err.message}\n(is the apt package list there? run apt-get update as root)`);
+    // A fresh container often has no package lists yet.
+    if (!isRoot() || process.env.IPVS_TS_SANDBOX_NO_INSTALL === '1') {
+      throw new SandboxError(`${err.message}\n(is the apt package list there? run apt-get update as root)`);
+    }
+    say('apt-get download failed; running apt-get update and trying again');
+    run(which('apt-get') ?? 'apt-get', ['update']);
+    apt(KERNEL_META_PACKAGE);
   }
   const meta = readdirSync(work).find((f) => f.endsWith('.deb'));
   const depends = run('dpkg-deb', ['-f', join(work, meta), 'Depends']);
@@ -136,6 +142,8 @@ function downloadKernel(base) {
   run(which('depmod') ?? 'depmod', ['-b', tree, release]);
   writeFileSync(join(tree, '.complete'), `${image} ${version}\n`);
   const root = join(base, `${image}_${version}`);
+  // Another sandbox may have unpacked the same kernel meanwhile: keep its copy.
+  if (existsSync(join(root, '.complete'))) return root;
   rmSync(root, { recursive: true, force: true });
   renameSync(tree, root);
   return root;
