@@ -225,21 +225,22 @@ async function main() {
     return code;
   }
 
-  const inside = process.env.IPVS_TS_SANDBOX;
-  if (inside && !opts.backend && !process.env.IPVS_TS_BACKEND) {
-    // Nested call (e.g. `npm test` inside `npm run sandbox`): already there.
-    const kernel = process.env.IPVS_TS_SANDBOX_KERNEL ?? release();
-    say(`backend=${inside} kernel=${kernel} (already inside the sandbox)`);
-    const code = await runDirect(opts.command, { ...process.env, ...extraEnv }, 'the command');
-    return opts.kernelTests ? printKernelTestSummary(inside, kernel, code, summaryFile) : code;
-  }
-
   let requested;
   try {
     requested = requestedBackend(opts.backend, process.env);
   } catch (err) {
     throw err instanceof SettingError ? new SandboxError(err.message) : err;
   }
+  const inside = process.env.IPVS_TS_SANDBOX;
+  if (inside && (requested.backend === 'auto' || requested.backend === inside)) {
+    // Nested call (e.g. `npm test` inside `npm run sandbox`, IPVS_TS_BACKEND
+    // passed down with the environment): already there.
+    const kernel = process.env.IPVS_TS_SANDBOX_KERNEL ?? release();
+    say(`backend=${inside} kernel=${kernel} (already inside the sandbox)`);
+    const code = await runDirect(opts.command, { ...process.env, ...extraEnv }, 'the command');
+    return opts.kernelTests ? printKernelTestSummary(inside, kernel, code, summaryFile) : code;
+  }
+
   const root = isRoot();
   const plan = backendPlan(requested.backend, {
     root,
