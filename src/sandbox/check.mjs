@@ -49,6 +49,10 @@ function trial(cli, backend, env, timeoutS) {
 
 export async function runCheck(cli) {
   const out = (s) => process.stdout.write(`${s}\n`);
+  if (process.env.IPVS_TS_SANDBOX) {
+    say(`--check runs on the host, not inside the ${process.env.IPVS_TS_SANDBOX} sandbox (nothing can be booted from here)`);
+    return 1;
+  }
   const cpuinfo = readText('/proc/cpuinfo') ?? '';
   const fix = xstateFixDecision({ env: process.env, cpuinfo });
   const root = isRoot();
