@@ -1,7 +1,7 @@
 // Global setup of the vitest "kernel" project (test/vitest.config.ts).
 //
 // Kernel tests never skip silently: outside the IPVS sandbox
-// (test/sandbox/sandbox.mjs sets IPVS_TS_SANDBOX) this setup fails the run,
+// (src/sandbox/cli.mjs, run by test/sandbox/sandbox.mjs, sets IPVS_TS_SANDBOX) this setup fails the run,
 // unless the user opted out with IPVS_TS_SKIP_KERNEL_TESTS=1. See docs/testing.md.
 import { existsSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
@@ -15,11 +15,12 @@ Kernel tests must run inside the IPVS sandbox, and IPVS_TS_SANDBOX is not set.
   Run them with:   npm run test:kernel
   One file:        npm run sandbox -- npx vitest run --config test/vitest.config.ts --project kernel test/kernel/<name>.test.ts
 
-The sandbox boots a throwaway kernel that has IPVS: user-mode-linux, or a fresh
-network namespace when the host kernel has IPVS and you are root. It needs the
-Debian/Ubuntu packages: ${PACKAGES}
+The sandbox boots a throwaway kernel that has IPVS: user-mode-linux (qemu as the
+fallback), or a fresh network namespace when the host kernel has IPVS and you
+are root. It needs the Debian/Ubuntu packages: ${PACKAGES}
 (installed automatically when run as root; otherwise:
   sudo apt-get update && sudo apt-get install -y ${PACKAGES}).
+\`npm run sandbox -- --check\` shows what each backend needs and whether it works here.
 
 To skip the kernel tests on purpose, set IPVS_TS_SKIP_KERNEL_TESTS=1.
 `;

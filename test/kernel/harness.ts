@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 
 export interface KernelInfo {
-  /** Sandbox backend: 'uml' or 'netns'. */
+  /** Sandbox backend: 'uml', 'qemu' or 'netns'. */
   backend: string;
   /** `uname -r` of the kernel running the tests. */
   kernel: string;

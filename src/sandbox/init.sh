@@ -1,15 +1,18 @@
 #!/bin/sh
-# PID 1 of the user-mode-linux (UML) sandbox. See docs/testing.md.
+# PID 1 of the user-mode-linux (uml) and qemu sandboxes. See docs/testing.md.
 #
-# test/sandbox/sandbox.mjs copies this file into a fresh control directory
+# src/sandbox/cli.mjs copies this file into a fresh control directory
 # (/var/tmp/ipvs-ts-sandbox.XXXXXX) next to
-#   run.sh   - generated: exports the caller's environment, cd's, execs the command
-#   expose   - host directories under /tmp to keep visible (one per line)
-# and boots `linux.uml ... init=<control dir>/init.sh`, with the host's root
-# filesystem mounted read-write through hostfs. Channels:
-#   /dev/console -> host fd 1 (kernel/boot log; sandbox.mjs keeps it for errors)
-#   /dev/ttyS0   -> host fd 3 (the command's stdout)
-#   /dev/ttyS1   -> host fd 4 (the command's stderr)
+#   guest.conf - generated: BACKEND, DESCRIPTION, MODULES_SRC, OUT_TTY, ERR_TTY
+#   run.sh     - generated: exports the caller's environment, cd's, execs the command
+#   expose     - host directories under /tmp to keep visible (one per line)
+# and boots a kernel with the host's root filesystem mounted read-write as its
+# root: `linux.uml ... init=<control dir>/init.sh` over hostfs, or qemu, whose
+# initramfs (initramfs-init.sh) mounts it over virtio-9p and switch_roots here.
+# Channels:
+#   /dev/console -> host fd 1 (kernel/boot log; the sandbox keeps it for errors)
+#   $OUT_TTY     -> host fd 3 (the command's stdout; uml ttyS0, qemu ttyS1)
+#   $ERR_TTY     -> host fd 4 (the command's stderr; uml ttyS1, qemu ttyS2)
 # This script writes <control dir>/kernel (uname -r) once the kernel is ready
 # and <control dir>/rc (the command's exit code) at the end. The control dir is
 # under /var/tmp because /tmp and /run become private tmpfs mounts in here.
@@ -17,6 +20,8 @@
 CTL=${0%/*}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
+BACKEND=uml DESCRIPTION=user-mode-linux MODULES_SRC=/usr/lib/uml/modules OUT_TTY=/dev/ttyS0 ERR_TTY=/dev/ttyS1
+[ -r "$CTL/guest.conf" ] && . "$CTL/guest.conf"
 
 halt_now() {
 	sync
@@ -57,27 +62,28 @@ mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts 2>/dev/null
 [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 
-# The UML kernel's modules live in /usr/lib/uml/modules/<release>; modprobe
-# (and the kernel's own request_module) look in /lib/modules. Note: this
-# creates an empty /lib/modules on the host if it does not exist there.
+# The guest kernel's modules live in $MODULES_SRC/<release> (uml:
+# /usr/lib/uml/modules; qemu: the unpacked kernel package in the cache);
+# modprobe (and the kernel's own request_module) look in /lib/modules. Note:
+# this creates an empty /lib/modules on the host if it does not exist there.
 mkdir -p /lib/modules || fail "cannot create /lib/modules"
-mount --bind /usr/lib/uml/modules /lib/modules || fail "cannot bind-mount /usr/lib/uml/modules on /lib/modules"
+mount --bind "$MODULES_SRC" /lib/modules || fail "cannot bind-mount $MODULES_SRC on /lib/modules"
 
 hostname ipvs-ts-sandbox 2>/dev/null
 ip link set lo up || fail "cannot bring up lo"
 command -v modprobe >/dev/null || fail "modprobe not found: install the Debian package kmod"
-modprobe ip_vs || fail "modprobe ip_vs failed (is user-mode-linux's module tree /usr/lib/uml/modules/$(uname -r) intact?)"
+modprobe ip_vs || fail "modprobe ip_vs failed (is the module tree $MODULES_SRC/$(uname -r) intact?)"
 [ -e /proc/net/ip_vs ] || fail "/proc/net/ip_vs is missing after modprobe ip_vs"
 
 KERNEL=$(uname -r)
 echo "$KERNEL" > "$CTL/kernel"
 
 # Output channels: raw mode so "\n" is not turned into "\r\n".
-stty -F /dev/ttyS0 raw -echo 2>/dev/null || fail "cannot configure /dev/ttyS0 (stdout channel)"
-stty -F /dev/ttyS1 raw -echo 2>/dev/null || fail "cannot configure /dev/ttyS1 (stderr channel)"
-exec 3>/dev/ttyS0 4>/dev/ttyS1
+stty -F "$OUT_TTY" raw -echo 2>/dev/null || fail "cannot configure $OUT_TTY (stdout channel)"
+stty -F "$ERR_TTY" raw -echo 2>/dev/null || fail "cannot configure $ERR_TTY (stderr channel)"
+exec 3>"$OUT_TTY" 4>"$ERR_TTY"
 
-echo "[sandbox] backend=uml kernel=$KERNEL (user-mode-linux)" >&4
+echo "[sandbox] backend=$BACKEND kernel=$KERNEL ($DESCRIPTION)" >&4
 
 # The command gets pipes, not ttys, for stdout/stderr (like under CI).
 mkfifo /run/.ipvs-ts-stdout /run/.ipvs-ts-stderr || fail "mkfifo failed"
