@@ -24,7 +24,7 @@ export class BatchEngine {
   outstanding = 0;
 
   constructor(
-    private readonly conn: ConnHost,
+    private readonly conn: Pick<ConnHost, 'queue' | 'allocSeq' | 'peekSeq' | 'nextSendOrder' | 'inFlightCount' | 'now' | 'updateRef' | 'scheduleFlush'>,
     private readonly maxInFlight: number,
     private readonly maxBatchBytes: number,
   ) {}

@@ -1,7 +1,7 @@
 /**
  * The types of a netlink connection ({@link Conn}): its public options and
  * outcomes, the records of what waits in its queue, and what its request
- * engines (batch-engine.ts, dump-series.ts) use of it.
+ * engines (requests.ts, batch-engine.ts, dump-series.ts) use of it.
  * @module
  */
 import type { NativeSocket } from './binding.js';
@@ -214,9 +214,9 @@ export interface DumpSeries {
 export type QueueEntry = Pending | Batch | DumpSeries;
 
 /**
- * What the batch and dump-series engines use of the connection that owns
- * them. The connection makes one of these when it is opened; nothing here is
- * public API.
+ * What the request engines (requests.ts, batch-engine.ts, dump-series.ts)
+ * use of the connection that owns them; each takes the part it needs. The
+ * connection makes one of these when it is opened; nothing here is public API.
  * @internal
  */
 export interface ConnHost {
@@ -238,6 +238,11 @@ export interface ConnHost {
   scheduleFlush(): void;
   /** Flush the queue on the next turn of the event loop. */
   scheduleFlushNextTurn(): void;
-  /** Set (or free, with undefined) the sequence number of the dump the kernel is running on the socket. */
-  setActiveDump(seq: number | undefined): void;
+  /**
+   * The socket's dump slot: the sequence number of the dump the kernel is
+   * running on it (also while a cancelled one drains), or undefined when free.
+   */
+  activeDump: number | undefined;
+  /** A reply message to keep beyond the handling of its datagram (copied out of a reused receive buffer). */
+  keep(msg: NetlinkMessage): NetlinkMessage;
 }

@@ -8,31 +8,10 @@
  * in the same first-in-first-out queue as everything else.
  * @module
  */
-import { ConnectionClosedError, DecodeError, DumpInterruptedError, NetlinkError, RepliesLostError, TimeoutError } from '../errors.js';
+import { ConnectionClosedError, DecodeError, RepliesLostError } from '../errors.js';
 import { BatchEngine } from './batch-engine.js';
-import { openSocket, type NativeSocket } from './binding.js';
-import {
-  AF_NETLINK,
-  HOST_LITTLE_ENDIAN as LE,
-  NETLINK_CAP_ACK,
-  NETLINK_EXT_ACK,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  NLMSG_NOOP,
-  NLMSG_OVERRUN,
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_DUMP_INTR,
-  NLM_F_REQUEST,
-  SOCK_RAW,
-  SOL_NETLINK,
-  SOL_SOCKET,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
-  SO_SNDBUF,
-  SO_SNDBUFFORCE,
-} from './constants.js';
+import type { NativeSocket } from './binding.js';
+import { HOST_LITTLE_ENDIAN as LE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';
 import { abortError, seriesOp, toNetlinkError, withOp } from './conn-errors.js';
 import type {
   BatchOptions,
@@ -45,38 +24,35 @@ import type {
   Pending,
   QueueEntry,
   RequestOptions,
-  SocketFactory,
 } from './conn-types.js';
 import { DumpSeriesEngine } from './dump-series.js';
 import { Fifo } from './fifo.js';
-import { parseDoneMessage, parseErrorMessage, type NetlinkMessage } from './message.js';
+import type { NetlinkMessage } from './message.js';
+import { DUMP_SLOT_BUSY, RequestEngine } from './requests.js';
+import { nativeSocketFactory, setUpSocket } from './socket-setup.js';
 import { Writer } from './writer.js';
 
 // The public types of a connection live in conn-types.ts; importers keep reading them here.
 export type { BatchOptions, BatchOutcome, ConnOptions, ConnStats, DumpsOptions, RequestOptions, SocketFactory } from './conn-types.js';
 export { toNetlinkError } from './conn-errors.js';
-
-/** The real socket factory: AF_NETLINK / SOCK_RAW through the native addon. */
-export const nativeSocketFactory: SocketFactory = (protocol, netns) =>
-  openSocket(AF_NETLINK, SOCK_RAW, protocol, netns === undefined ? {} : { netns });
+export { nativeSocketFactory } from './socket-setup.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const RECEIVE_NOW_MAX = 8;
 /** The largest datagram a netlink dump sends is 32 KiB; 64 KiB as for the addon's own reads. */
 const RECEIVE_BUFFER_BYTES = 64 * 1024;
+
 /** A netlink connection: sequence numbers, batching, replies, deadlines, cancellation. */
 export class Conn {
   private socket: NativeSocket;
   private readonly options: Required<Omit<ConnOptions, 'netns'>> & { netns: string | undefined };
   private readonly queue = new Fifo<QueueEntry>();
+  /** Single requests (request): those in flight, and the lazy confirmation of noReply ones. */
+  private readonly requests: RequestEngine;
   /** Batches (requestBatch): their chunks in flight and how each is confirmed. */
   private readonly batches: BatchEngine;
   /** Dump series (requestDumps): the running series and how its replies are read. */
   private readonly dumps: DumpSeriesEngine;
-  private readonly inFlight = new Map<number, Pending>();
-  /** Lazily acknowledged requests in send order; `lazyHead` is the first unconfirmed index. */
-  private lazyInFlight: Pending[] = [];
-  private lazyHead = 0;
   private sendOrder = 0;
   /** Seq of the dump the kernel is running on this socket (also while draining a cancelled one). */
   private activeDump: number | undefined;
@@ -119,25 +95,58 @@ export class Conn {
       socketFactory: options.socketFactory ?? nativeSocketFactory,
     };
     this.writer = new Writer(this.options.maxBatchBytes + 4096);
-    // What the engines use of the connection (made once; closures per connection, none per message).
-    const host: ConnHost = {
-      queue: this.queue,
-      allocSeq: () => this.allocSeq(),
-      peekSeq: () => this.nextSeq,
-      nextSendOrder: () => ++this.sendOrder,
-      inFlightCount: () => this.inFlightCount(),
-      now: () => this.now(),
-      updateRef: () => this.updateRef(),
-      scheduleFlush: () => this.scheduleFlush(),
-      scheduleFlushNextTurn: () => this.scheduleFlushNextTurn(),
-      setActiveDump: (seq) => {
-        this.activeDump = seq;
-      },
-    };
+    const host = new Conn.Host(this);
+    this.requests = new RequestEngine(host);
     this.batches = new BatchEngine(host, this.options.maxInFlight, this.options.maxBatchBytes);
     this.dumps = new DumpSeriesEngine(host);
     this.socket = this.openSocket();
   }
+
+  /**
+   * What the engines see of their connection ({@link ConnHost}). One class
+   * serves every connection, so the engines' calls into it on the
+   * per-message paths stay monomorphic and are inlined (closures made per
+   * connection measured slower).
+   */
+  private static readonly Host = class implements ConnHost {
+    readonly queue: Fifo<QueueEntry>;
+    constructor(private readonly c: Conn) {
+      this.queue = c.queue;
+    }
+    allocSeq(): number {
+      return this.c.allocSeq();
+    }
+    peekSeq(): number {
+      return this.c.nextSeq;
+    }
+    nextSendOrder(): number {
+      return ++this.c.sendOrder;
+    }
+    inFlightCount(): number {
+      return this.c.inFlightCount();
+    }
+    now(): number {
+      return this.c.now();
+    }
+    updateRef(): void {
+      this.c.updateRef();
+    }
+    scheduleFlush(): void {
+      this.c.scheduleFlush();
+    }
+    scheduleFlushNextTurn(): void {
+      this.c.scheduleFlushNextTurn();
+    }
+    get activeDump(): number | undefined {
+      return this.c.activeDump;
+    }
+    set activeDump(seq: number | undefined) {
+      this.c.activeDump = seq;
+    }
+    keep(msg: NetlinkMessage): NetlinkMessage {
+      return this.c.keep(msg);
+    }
+  };
 
   /** Open a netlink socket (optionally in another network namespace) and wrap it. */
   static open(options: ConnOptions): Conn {
@@ -155,19 +164,10 @@ export class Conn {
   }
 
   private openSocket(): NativeSocket {
-    const { protocol, netns, socketFactory, receiveBufferBytes } = this.options;
+    const { protocol, netns, socketFactory, receiveBufferBytes, maxBatchBytes } = this.options;
     const s = socketFactory(protocol, netns);
     try {
-      setBuffer(s, SO_RCVBUFFORCE, SO_RCVBUF, receiveBufferBytes);
-      setBuffer(s, SO_SNDBUFFORCE, SO_SNDBUF, Math.max(this.options.maxBatchBytes * 2, 256 * 1024));
-      s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
-      s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
-      const addr = Buffer.alloc(12);
-      addr.writeUInt16LE(AF_NETLINK, 0);
-      if (!LE) addr.writeUInt16BE(AF_NETLINK, 0);
-      s.bind(addr);
-      const bound = s.getsockname();
-      this.portId = LE ? bound.readUInt32LE(4) : bound.readUInt32BE(4);
+      this.portId = setUpSocket(s, receiveBufferBytes, Math.max(maxBatchBytes * 2, 256 * 1024));
       s.start(
         (datagrams) => this.onDatagrams(s, datagrams),
         (error) => this.onSocketError(s, error),
@@ -193,36 +193,9 @@ export class Conn {
     if (this.closed) return Promise.reject(new ConnectionClosedError('netlink connection is closed'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(options.operation, 'before it was sent', signal.reason));
-    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
     return new Promise<NetlinkMessage[]>((resolve, reject) => {
-      const p: Pending = {
-        seq: this.allocSeq(),
-        type,
-        flags: flags | NLM_F_REQUEST | (dump || options.noReply ? 0 : NLM_F_ACK),
-        dump,
-        encode,
-        operation: options.operation,
-        messages: undefined,
-        onMessage: options.onMessage,
-        interrupted: false,
-        resolve,
-        reject,
-        deadline: Infinity,
-        timeoutMs: 0,
-        lazy: !dump && options.noReply === true,
-        order: 0,
-        signal,
-        onAbort: undefined,
-        state: 'queued',
-      };
       const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
-      p.deadline = this.deadline(timeoutMs);
-      if (p.deadline !== Infinity) p.timeoutMs = timeoutMs;
-      if (signal) {
-        p.onAbort = () => this.onAbort(p);
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.queue.push(p);
+      this.queue.push(this.requests.createRequest(type, flags, encode, options, timeoutMs, this.deadline(timeoutMs), resolve, reject));
       this.updateRef();
       this.scheduleFlush();
     });
@@ -285,7 +258,7 @@ export class Conn {
 
   /** Requests, batch messages and series dumps sent and not yet answered. */
   private inFlightCount(): number {
-    return this.inFlight.size + this.batches.outstanding + (this.dumps.active ? 1 : 0);
+    return this.requests.inFlight.size + this.batches.outstanding + (this.dumps.active ? 1 : 0);
   }
 
   /** The deadline of an entry made now with `timeoutMs` (Infinity for none); arms the sweeper. */
@@ -333,7 +306,7 @@ export class Conn {
     this.clockStale = true;
     const now = this.now();
     const expired: Pending[] = [];
-    for (const p of this.inFlight.values()) if (p.deadline <= now) expired.push(p);
+    for (const p of this.requests.inFlight.values()) if (p.deadline <= now) expired.push(p);
     const batches = this.batches.activeBatches();
     const series = new Set<DumpSeries>(this.dumps.active ? [this.dumps.active] : []);
     for (const e of this.queue) {
@@ -343,7 +316,7 @@ export class Conn {
     }
     for (const b of batches) this.batches.sweepBatch(b, now);
     for (const s of series) this.dumps.sweepSeries(s, now);
-    for (const p of expired) this.onTimeout(p, p.timeoutMs);
+    for (const p of expired) this.requests.onTimeout(p, p.timeoutMs);
   }
 
   private allocSeq(): number {
@@ -394,41 +367,16 @@ export class Conn {
         }
         break; // limits reached inside the batch
       }
-      const p = entry;
-      if (p.dump) {
-        if (this.activeDump !== undefined) break;
-        this.activeDump = p.seq;
-      }
-      const start = w.beginMessage(p.type, p.flags, p.seq, 0);
-      try {
-        p.encode!(w);
-        p.encode = undefined; // let the request's data go
-      } catch (e) {
-        // An encoder failure concerns only this request: drop its bytes.
-        w.length = start;
-        if (p.dump) this.activeDump = undefined;
-        taken++;
-        this.finish(p, e instanceof Error ? e : new Error(String(e)));
-        continue;
-      }
-      w.endMessage(start);
+      const start = this.requests.writeRequest(entry, w);
+      if (start === DUMP_SLOT_BUSY) break;
       taken++;
-      p.state = 'sent';
-      p.order = ++this.sendOrder;
-      this.inFlight.set(p.seq, p);
-      batch.push(p);
+      if (start < 0) continue; // it failed and left the queue
+      batch.push(entry);
       lastStart = start;
     }
     this.queue.shift(taken);
-    const last = batch[batch.length - 1];
     // (A batch entry leaves the queue once fully written; it settles when its chunks are confirmed.)
-    if (last?.lazy) {
-      // The last request of a send asks for an ACK, which confirms the lazy ones before it.
-      last.lazy = false;
-      last.flags |= NLM_F_ACK;
-      w.patchU16(lastStart + 6, last.flags);
-    }
-    for (const p of batch) if (p.lazy) this.lazyInFlight.push(p);
+    this.requests.endSend(batch, w, lastStart);
     if (batch.length > 0 || chunkMessages > 0 || seriesDumps > 0) {
       try {
         this.socket.send(w.peek());
@@ -439,11 +387,7 @@ export class Conn {
         this.receiveNow();
       } catch (e) {
         const err = toNetlinkError(e, 'send');
-        for (const p of batch) {
-          this.inFlight.delete(p.seq);
-          if (p.dump && this.activeDump === p.seq) this.activeDump = undefined;
-          this.finish(p, err);
-        }
+        this.requests.failSend(batch, err);
         for (const b of this.batches.activeBatches()) this.batches.failBatch(b, err);
         if (seriesDumps > 0 && this.dumps.active) this.dumps.failSeries(this.dumps.active, err, true);
       }
@@ -504,15 +448,7 @@ export class Conn {
    */
   private confirmBefore(order: number): void {
     this.batches.confirmChunksBefore(order);
-    const list = this.lazyInFlight;
-    while (this.lazyHead < list.length && list[this.lazyHead]!.order < order) {
-      const p = list[this.lazyHead++]!;
-      if (p.state === 'sent') this.finish(p, undefined);
-    }
-    if (this.lazyHead > 1024 && this.lazyHead * 2 > list.length) {
-      this.lazyInFlight = list.slice(this.lazyHead);
-      this.lazyHead = 0;
-    }
+    this.requests.confirmLazyBefore(order);
   }
 
   private onDatagrams(socket: NativeSocket, datagrams: Buffer[]): void {
@@ -531,16 +467,16 @@ export class Conn {
       const len = LE ? d.readUInt32LE(off) : d.readUInt32BE(off);
       const seq = LE ? d.readUInt32LE(off + 8) : d.readUInt32BE(off + 8);
       if (len < NLMSG_HDRLEN || off + len > d.length) {
-        const p = this.inFlight.get(seq);
+        const p = this.requests.inFlight.get(seq);
         const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${d.length - off} bytes left)`, off);
-        if (p) this.finish(p, err);
+        if (p) this.requests.finish(p, err);
         else if (this.dumps.active && seq === this.dumps.active.seq) this.dumps.failSeries(this.dumps.active, err, false);
         else this.stats.unmatched++;
         return;
       }
       const series = this.dumps.active;
       if (series !== undefined && seq === series.seq) {
-        if (this.lazyHead < this.lazyInFlight.length || this.batches.chunks.length) this.confirmBefore(series.order);
+        if (this.requests.lazyHead < this.requests.lazyInFlight.length || this.batches.chunks.length) this.confirmBefore(series.order);
         this.dumps.onSeriesMessage(series, d, off, len);
         off += (len + 3) & ~3;
         continue;
@@ -558,9 +494,10 @@ export class Conn {
   }
 
   private onMessage(msg: NetlinkMessage): void {
-    const p = this.inFlight.get(msg.seq);
+    const requests = this.requests;
+    const p = requests.inFlight.get(msg.seq);
     if (p) {
-      if (this.lazyHead < this.lazyInFlight.length || this.batches.chunks.length) this.confirmBefore(p.order);
+      if (requests.lazyHead < requests.lazyInFlight.length || this.batches.chunks.length) this.confirmBefore(p.order);
     } else if (this.batches.chunks.length) {
       const c = this.batches.findChunk(msg.seq);
       if (c) {
@@ -579,84 +516,7 @@ export class Conn {
       if (this.activeDump === msg.seq && (msg.type === NLMSG_DONE || msg.type === NLMSG_ERROR)) this.activeDump = undefined;
       return;
     }
-    try {
-      switch (msg.type) {
-        case NLMSG_NOOP:
-          return;
-        case NLMSG_OVERRUN:
-          this.finish(p, new RepliesLostError(withOp(p)));
-          return;
-        case NLMSG_ERROR: {
-          const e = parseErrorMessage(msg);
-          if (e.error === 0) {
-            if (p.dump) return; // not expected; the DONE ends a dump
-            this.finish(p, undefined);
-          } else {
-            this.finish(p, new NetlinkError(-e.error, undefined, { ...withOp(p), ...(e.extack ? { extack: e.extack } : {}) }));
-          }
-          return;
-        }
-        case NLMSG_DONE: {
-          if (!p.dump) {
-            (p.messages ??= []).push(this.keep(msg));
-            return;
-          }
-          const done = parseDoneMessage(msg);
-          if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          if (done.status < 0) {
-            this.finish(p, new NetlinkError(-done.status, undefined, { ...withOp(p), ...(done.extack ? { extack: done.extack } : {}) }));
-          } else if (p.interrupted) {
-            this.finish(p, new DumpInterruptedError(withOp(p)));
-          } else {
-            this.finish(p, undefined);
-          }
-          return;
-        }
-        default:
-          if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-          if (p.onMessage) p.onMessage(msg);
-          else (p.messages ??= []).push(this.keep(msg));
-      }
-    } catch (e) {
-      this.finish(p, e instanceof Error ? e : new Error(String(e)));
-    }
-  }
-
-  /** Settle a request (error undefined = success) and release everything it holds. */
-  private finish(p: Pending, error: Error | undefined): void {
-    if (p.state === 'done') return;
-    const wasSent = p.state === 'sent';
-    p.state = 'done';
-    if (wasSent) this.inFlight.delete(p.seq);
-    if (p.dump && this.activeDump === p.seq) {
-      // A failed or finished dump frees the slot; a cancelled one is drained first.
-      const drained = error === undefined || error instanceof NetlinkError;
-      if (drained || !wasSent) this.activeDump = undefined;
-    }
-    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
-    if (error) p.reject(error);
-    else p.resolve(p.messages ?? []);
-    if (this.queue.length > 0) this.scheduleFlush();
-  }
-
-  private removeQueued(p: QueueEntry): void {
-    this.queue.remove(p);
-  }
-
-  private onTimeout(p: Pending, ms: number): void {
-    if (p.state === 'done') return;
-    if (p.state === 'queued') this.removeQueued(p);
-    const where = p.state === 'queued' ? 'before it could be sent' : 'waiting for the kernel';
-    this.finish(p, new TimeoutError(`${p.operation ?? 'netlink request'}: no answer within ${ms} ms (${where})`));
-    this.updateRef();
-  }
-
-  private onAbort(p: Pending): void {
-    if (p.state === 'done') return;
-    const queued = p.state === 'queued';
-    if (queued) this.removeQueued(p);
-    this.finish(p, abortError(p.operation, queued ? 'before it was sent' : 'after it was sent; the kernel may have carried it out', p.signal?.reason));
-    this.updateRef();
+    requests.onReply(p, msg);
   }
 
   private onSocketError(socket: NativeSocket, error: NodeJS.ErrnoException): void {
@@ -665,11 +525,10 @@ export class Conn {
       // Replies were dropped; which ones is unknowable. Fail what was in flight,
       // start over on a fresh socket, and keep what was not yet sent.
       this.stats.reopened++;
-      const lost = [...this.inFlight.values()];
+      const lost = [...this.requests.inFlight.values()];
       const lostSeries = this.dumps.active;
       this.activeDump = undefined;
-      this.lazyInFlight = [];
-      this.lazyHead = 0;
+      this.requests.forgetLazy();
       try {
         this.socket.close();
       } catch {
@@ -682,7 +541,7 @@ export class Conn {
         this.closed = true;
         return;
       }
-      for (const p of lost) this.finish(p, new RepliesLostError(withOp(p)));
+      for (const p of lost) this.requests.finish(p, new RepliesLostError(withOp(p)));
       if (lostSeries) this.dumps.failSeries(lostSeries, new RepliesLostError(seriesOp(this.dumps.seriesOperation(lostSeries), lostSeries.seq)), true);
       for (const b of this.batches.activeBatches()) {
         this.batches.failBatch(b, new RepliesLostError(b.operation ? { operation: b.operation } : {}));
@@ -694,25 +553,24 @@ export class Conn {
     }
     // Any other receive error (e.g. a truncated datagram) concerns unknown requests;
     // fail the oldest in-flight one so nothing waits forever.
-    const oldest = this.inFlight.values().next().value as Pending | undefined;
-    if (oldest) this.finish(oldest, toNetlinkError(error, 'recv', oldest.operation));
+    const oldest = this.requests.inFlight.values().next().value as Pending | undefined;
+    if (oldest) this.requests.finish(oldest, toNetlinkError(error, 'recv', oldest.operation));
     else if (this.dumps.active) this.dumps.failSeries(this.dumps.active, toNetlinkError(error, 'recv', this.dumps.seriesOperation(this.dumps.active)), false);
     else this.stats.unmatched++;
     this.updateRef();
   }
 
   private failAll(error: Error): void {
-    const all = [...this.inFlight.values(), ...this.queue];
+    const all = [...this.requests.inFlight.values(), ...this.queue];
     const series = this.dumps.active;
     if (series && !all.includes(series)) all.push(series);
     const batches = this.batches.activeBatches();
     this.queue.clear();
-    this.lazyInFlight = [];
-    this.lazyHead = 0;
+    this.requests.forgetLazy();
     for (const e of all) {
       if (e.kind === 'batch') batches.add(e);
       else if (e.kind === 'dumps') this.dumps.failSeries(e, error, true);
-      else this.finish(e, error);
+      else this.requests.finish(e, error);
     }
     for (const b of batches) this.batches.failBatch(b, error);
     this.batches.reset();
@@ -739,14 +597,5 @@ export class Conn {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     this.socket.close();
-  }
-}
-
-function setBuffer(s: NativeSocket, force: number, plain: number, bytes: number): void {
-  try {
-    s.setsockopt(SOL_SOCKET, force, bytes);
-  } catch {
-    // Without CAP_NET_ADMIN the kernel caps the size at net.core.[rw]mem_max.
-    s.setsockopt(SOL_SOCKET, plain, bytes);
   }
 }

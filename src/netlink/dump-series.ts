@@ -34,7 +34,7 @@ export class DumpSeriesEngine {
   /** The series whose dump the kernel is running on the socket (the connection's activeDump). */
   active: DumpSeries | undefined;
 
-  constructor(private readonly conn: ConnHost) {}
+  constructor(private readonly conn: Pick<ConnHost, 'queue' | 'allocSeq' | 'nextSendOrder' | 'activeDump' | 'updateRef' | 'scheduleFlush' | 'scheduleFlushNextTurn'>) {}
 
   /** The record of a new series, listening to its signal (the connection queues it). */
   createSeries(
@@ -102,7 +102,7 @@ export class DumpSeriesEngine {
     s.seq = seq;
     s.order = this.conn.nextSendOrder();
     s.interrupted = false;
-    this.conn.setActiveDump(seq);
+    this.conn.activeDump = seq;
     this.active = s;
     return true;
   }
@@ -153,7 +153,7 @@ export class DumpSeriesEngine {
 
   /** Dump `s.current` finished: free the socket's dump slot; the series goes on or resolves. */
   seriesDumpDone(s: DumpSeries): void {
-    this.conn.setActiveDump(undefined);
+    this.conn.activeDump = undefined;
     this.active = undefined;
     s.current = -1;
     if (s.next >= s.count) {
@@ -181,7 +181,7 @@ export class DumpSeriesEngine {
     this.conn.queue.remove(s);
     if (this.active === s) {
       this.active = undefined;
-      if (dumpEnded) this.conn.setActiveDump(undefined);
+      if (dumpEnded) this.conn.activeDump = undefined;
     }
     if (s.signal && s.onAbort) s.signal.removeEventListener('abort', s.onAbort);
     s.reject(error);
