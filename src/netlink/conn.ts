@@ -6,6 +6,10 @@
  * (batching), up to a byte and in-flight limit. A netlink socket runs one dump
  * at a time (the kernel answers a second with EBUSY), so dumps wait their turn
  * in the same first-in-first-out queue as everything else.
+ *
+ * This file keeps the socket, the queue, sending, receiving and dispatch,
+ * deadlines and recovery; single requests, batches and dump series are
+ * handled by their engines (requests.ts, batch-engine.ts, dump-series.ts).
  * @module
  */
 import { ConnectionClosedError, DecodeError, RepliesLostError } from '../errors.js';
