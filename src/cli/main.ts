@@ -73,9 +73,11 @@ function isEinval(e: unknown): boolean {
 }
 
 /**
- * A namespace whose loopback interface is down refuses every IPv4
- * destination with EINVAL; say so instead of leaving the user with
- * "invalid argument".
+ * A namespace whose loopback interface is down and that has no IPv4 address
+ * (a fresh `ip netns add`) has no local routing table yet, and the kernel then
+ * refuses every IPv4 destination with EINVAL (`inet_addr_type()` finds no
+ * table and IPVS takes the address for a broadcast). Say so instead of
+ * leaving the user with "invalid argument".
  */
 async function explainEinval(e: unknown, netns: string | undefined): Promise<unknown> {
   if (!isEinval(e)) return e;
@@ -84,10 +86,14 @@ async function explainEinval(e: unknown, netns: string | undefined): Promise<unk
     const addrs = Addresses.open(netns === undefined ? {} : { netns });
     try {
       const lo = await addrs.link('lo');
-      if (!lo.up) {
+      const ipv4 = (await addrs.list()).some((a) => a.family === 'ipv4');
+      if (!lo.up && !ipv4) {
         const where = netns === undefined ? 'this network namespace' : `namespace ${netns}`;
         const fix = netns === undefined ? 'ip link set lo up' : netns.startsWith('/run/netns/') ? `ip -n ${netns.slice('/run/netns/'.length)} link set lo up` : `nsenter --net=${netns} ip link set lo up`;
-        return new Error(`${(e as Error).message} — the loopback interface lo is down in ${where}, and while it is the kernel refuses every IPv4 destination with EINVAL (fix: ${fix})`);
+        return new Error(
+          `${(e as Error).message} — the loopback interface lo is down in ${where} and it has no IPv4 address; ` +
+            `until lo is up the kernel refuses every IPv4 destination with EINVAL (fix: ${fix})`,
+        );
       }
     } finally {
       addrs.close();
