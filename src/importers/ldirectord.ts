@@ -54,6 +54,12 @@ const NOT_CARRIED: Record<string, string> = {
   checkcount: 'deprecated in ldirectord; use failurecount',
 };
 
+/** Keys that only a virtual= section takes. */
+const VIRTUAL_KEYS = new Set([
+  'real', 'real6', 'request', 'receive', 'checktype', 'checkcommand', 'checkport', 'scheduler', 'schedflags', 'persistent', 'netmask',
+  'protocol', 'service', 'httpmethod', 'virtualhost', 'ops', 'login', 'passwd', 'database', 'secret',
+]);
+
 interface Virtual {
   place: Place;
   key: ServiceKey;
@@ -148,6 +154,7 @@ export function importLdirectord(text: string, options: ImportOptions = {}): Imp
         break;
       default:
         if (NOT_CARRIED[key]) warn(lineNo, key, `${key} not carried over: ${NOT_CARRIED[key]}`);
+        else if (VIRTUAL_KEYS.has(key)) fail(place, `${key}= belongs inside a virtual= section (indented by at least 4 columns, after a virtual= line)`);
         else fail(place, `unknown key ${JSON.stringify(key)}`);
     }
   }
@@ -184,6 +191,7 @@ export function importLdirectord(text: string, options: ImportOptions = {}): Imp
     if (overrides.length) h.destinationChecks = overrides;
     health.push(h);
   }
+  warnings.sort((a, b) => a.line - b.line);
   return { format: 'ldirectord', desired: { services }, health, warnings };
 }
 

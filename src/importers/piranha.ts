@@ -61,6 +61,8 @@ function parseBlocks(text: string, file: string): { globals: Entry[]; blocks: Bl
       stack.pop();
       continue;
     }
+    const brace = w.findIndex((x) => x.text === '{');
+    if (brace >= 0 && brace < w.length - 1) fail({ ...place, column: w[brace + 1]!.column }, `unexpected ${JSON.stringify(w.slice(brace + 1).map((x) => x.text).join(' '))} after {`);
     if (w[w.length - 1]!.text === '{') {
       const kind = w[0]!.text;
       if (kind !== 'virtual' && kind !== 'server' && kind !== 'failover') fail(place, `unknown block ${JSON.stringify(kind)} (expected virtual, server or failover)`);
@@ -210,6 +212,7 @@ export function importPiranha(text: string, options: ImportOptions = {}): Import
     if (r.vip && !virtualAddresses.some((v) => v.address === r.vip!.address)) virtualAddresses.push(r.vip);
   }
   failover.virtualAddresses = virtualAddresses;
+  warnings.sort((a, b) => a.line - b.line);
   const result: ImportResult = { format: 'lvs', desired: { services }, health, failover, warnings };
   if (timeoutEntries.length === 3) result.desired.timeouts = timeouts as Timeouts;
   else for (const e of timeoutEntries) warn(e, `${e.key} not carried over: tcp_timeout, tcpfin_timeout and udp_timeout are set together`);
