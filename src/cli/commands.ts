@@ -4,6 +4,8 @@
  * plan-diff.ts); argument parsing and errors in main.ts.
  * @module
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { Ipvs } from '../ipvs/client.js';
 import { formatListing, type ListingView } from '../ipvs/listing.js';
 import type { DesiredState, Removal } from '../ipvs/state.js';
@@ -160,6 +162,31 @@ const apply: CommandSpec = {
   },
 };
 
+/**
+ * keepalived's `include`: relative to the including file's directory, with
+ * `*` and `?` wildcards in the last path component; files in name order.
+ */
+function readInclude(name: string, from: string): { file: string; text: string }[] {
+  const path = isAbsolute(name) ? name : join(dirname(from), name);
+  const dir = dirname(path);
+  const base = basename(path);
+  if (!/[*?]/.test(base)) {
+    try {
+      return [{ file: path, text: readFileSync(path, 'utf8') }];
+    } catch (e) {
+      throw new InputError(`${from}: include ${name}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  }
+  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => re.test(f)).sort();
+  } catch {
+    names = [];
+  }
+  return names.map((f) => ({ file: join(dir, f), text: readFileSync(join(dir, f), 'utf8') }));
+}
+
 const importCommand: CommandSpec = {
   options: {},
   positionals: [2, 2],
@@ -172,7 +199,7 @@ const importCommand: CommandSpec = {
     let result: ImportResult;
     if (format === 'ldirectord') result = importers.importLdirectord(text, { file });
     else if (format === 'lvs') result = importers.importPiranha(text, { file });
-    else throw new UsageError('import keepalived: not available yet (ldirectord and lvs are)');
+    else result = importers.importKeepalived(text, { file, readInclude });
     for (const w of result.warnings) ctx.io.stderr(`${w.file}:${w.line}: warning: ${w.message}\n`);
     ctx.io.stdout(toJson(result));
     return EXIT.OK;

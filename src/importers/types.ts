@@ -53,7 +53,11 @@ export interface ImportedHealth {
   sorryServer?: DestinationSpec;
   /** A directory where a file named after a destination forces it down. */
   maintenanceDir?: string;
-  /** Destinations checked differently from the rest (ldirectord's per-real request/receive). */
+  /** Pause before re-checking after a failure, in milliseconds (keepalived `delay_before_retry`). */
+  retryDelayMs?: number;
+  /** Minimum total weight of live destinations, with a hysteresis (keepalived `quorum`, `hysteresis`). */
+  quorum?: { minWeight: number; hysteresis: number };
+  /** Destinations checked differently from the rest (ldirectord's per-real request/receive, keepalived's per-real checkers). */
   destinationChecks?: { address: string; port: number; check: ImportedCheck }[];
 }
 
