@@ -52,3 +52,15 @@ export { Conn, type BatchOptions, type BatchOutcome, type DumpsOptions, type Con
 export { GenlConn, type GenlFamily, type GenlMessage, type GenlRequestOptions } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';
 export * from './system/index.js';
+
+// ---- command line, listing, metrics, importers ----------------------------
+export type { TableEntry } from './ipvs/client.js';
+export { formatListing, formatLargeNumber, type ListingEntry, type ListingOptions, type ListingView } from './ipvs/listing.js';
+export { formatExposition, escapeLabelValue, EXPOSITION_CONTENT_TYPE, type MetricFamily, type MetricSample, type MetricType } from './metrics/exposition.js';
+export { MetricsRegistry, type MetricsCollector } from './metrics/registry.js';
+export { metrics, ipvsCollector, ipvsMetricFamilies, serviceLabels } from './metrics/ipvs.js';
+export * from './importers/index.js';
+export { main as cliMain } from './cli/main.js';
+export { EXIT as CLI_EXIT, type CliIo } from './cli/io.js';
+export { formatOperation, formatPlanDiff } from './cli/plan-diff.js';
+// ---- end command line, listing, metrics, importers ------------------------

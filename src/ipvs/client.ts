@@ -66,6 +66,12 @@ export interface IpvsOptions {
   socketFactory?: SocketFactory;
 }
 
+/** One service of {@link Ipvs.table}: the service and its destinations, with statistics. */
+export interface TableEntry {
+  service: Service;
+  destinations: Destination[];
+}
+
 /** Per-call options of every client method. */
 export type CallOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
 
@@ -439,6 +445,26 @@ export class Ipvs {
    * ```
    */
   async save(options?: CallOptions): Promise<string> {
+    return formatRules(await this.readTable('save', options));
+  }
+
+  /**
+   * Every service with its destinations, statistics and connection counts
+   * included (what `ipvsadm -Ln` shows), in the kernel's order: one service
+   * dump, then the destinations of all services as one dump series. The cost
+   * does not grow by a request per destination.
+   * @example
+   * ```ts
+   * for (const { service, destinations } of await ipvs.table()) {
+   *   console.log(service.scheduler, destinations.map((d) => d.activeConnections));
+   * }
+   * ```
+   */
+  async table(options?: CallOptions): Promise<TableEntry[]> {
+    return this.readTable('table', options);
+  }
+
+  private async readTable(operation: string, options?: CallOptions): Promise<TableEntry[]> {
     const services = await this.listServices(options);
     // One dump series for all services' destinations (as a snapshot reads them).
     const withDests = services.map((service) => ({ service, key: normalizeServiceKey(keyOf(service)), destinations: [] as Destination[] }));
@@ -446,14 +472,14 @@ export class Ipvs {
       C.IPVS_CMD_GET_DEST,
       withDests.length,
       options,
-      (i) => ({ operation: 'save', kind: 'service', service: describeService(withDests[i]!.key) }),
+      (i) => ({ operation, kind: 'service', service: describeService(withDests[i]!.key) }),
       (i, w) => writeServiceKeyNest(w, withDests[i]!.key),
       (i, datagram, start, end) => {
         const d = decodeAttributes(commandTable, datagram, start, end).destination; // copies what it keeps
         if (d) withDests[i]!.destinations.push(destinationOf(d, withDests[i]!.key.family));
       },
     );
-    return formatRules(withDests);
+    return withDests.map(({ service, destinations }) => ({ service, destinations }));
   }
 
   /** Services without statistics, as specs with their normalised forms (for snapshots and plans). */

@@ -45,7 +45,8 @@ function compareAddresses(a: string, b: string, family: Family): number {
 const PROTO_NUM: Record<Protocol, number> = { tcp: C.IPPROTO_TCP, udp: C.IPPROTO_UDP, sctp: C.IPPROTO_SCTP };
 const afOf = (f: Family): number => (f === 'ipv4' ? C.AF_INET : C.AF_INET6);
 
-function compareServices(a: Service, b: Service): number {
+/** ipvsadm's `ipvs_cmp_services`: fwmark, family, protocol, address, port (C subtraction semantics). */
+export function compareServices(a: Service, b: Service): number {
   const fa = 'fwmark' in a ? a.fwmark : 0;
   const fb = 'fwmark' in b ? b.fwmark : 0;
   let r = wrap32(fa, fb);
@@ -61,7 +62,8 @@ function compareServices(a: Service, b: Service): number {
   return ('port' in a ? a.port : 0) - ('port' in b ? b.port : 0);
 }
 
-function compareDestinations(a: Destination, b: Destination): number {
+/** ipvsadm's `ipvs_cmp_dests`: address (in the first one's family), then port. */
+export function compareDestinations(a: Destination, b: Destination): number {
   // ipvsadm compares by the first destination's family only.
   let r = 0;
   if (a.family === 'ipv6') {
@@ -105,7 +107,8 @@ function serviceName(s: Service): string {
   return `${SERVICE_OPTION[s.protocol]} ${formatAddressPort(s.address, s.family, s.port)}`;
 }
 
-function schedFlagsText(s: Service): string {
+/** Scheduler flags as ipvsadm names them (`sh-fallback,sh-port`, `flag-1`...), comma-separated. */
+export function schedFlagsText(s: Service): string {
   const f = s.flags;
   const names: string[] = [];
   if (s.scheduler === 'sh' || s.scheduler === 'mh') {
@@ -119,15 +122,24 @@ function schedFlagsText(s: Service): string {
   return names.join(',');
 }
 
-function netmaskText(s: Service): string {
+/**
+ * A persistent service's mask as ipvsadm prints it (dotted for IPv4, a
+ * prefix length for IPv6), or `''` for the whole address (/32, /128).
+ */
+export function persistenceMaskText(s: Service): string {
   const m = s.persistence!.netmask;
   if (s.family === 'ipv4') {
-    if (typeof m === 'string') return m === '255.255.255.255' ? '' : ` -M ${m}`;
+    if (typeof m === 'string') return m === '255.255.255.255' ? '' : m;
     if (m === 32) return '';
     const v = prefixMask(m);
-    return ` -M ${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+    return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
   }
-  return m === 128 ? '' : ` -M ${m}`;
+  return m === 128 ? '' : `${m}`;
+}
+
+function netmaskText(s: Service): string {
+  const m = persistenceMaskText(s);
+  return m ? ` -M ${m}` : '';
 }
 
 const FORWARD_SWITCH: Record<Destination['forward'], string> = { masq: '-m', tunnel: '-i', local: '-g', route: '-g', bypass: '(null)' };

@@ -1,0 +1,99 @@
+/**
+ * A plan as a readable diff: one line per operation, `+` for what is added,
+ * `-` for what is deleted, `~` for what changes (with `old -> new` for each
+ * changed setting). Pure.
+ * @module
+ */
+import { formatAddressPort } from '../ipvs/address.js';
+import { describeService } from '../ipvs/errors.js';
+import type { Operation } from '../ipvs/state.js';
+import type { DestinationKey, ServiceKey } from '../ipvs/types.js';
+import { normalizeServiceKey } from '../ipvs/validate.js';
+
+const KEY_FIELDS = new Set(['protocol', 'address', 'port', 'fwmark', 'family', 'destinations']);
+
+function serviceName(k: ServiceKey): string {
+  try {
+    return describeService(normalizeServiceKey(k));
+  } catch {
+    return JSON.stringify(k);
+  }
+}
+
+function destinationName(d: DestinationKey): string {
+  if (d.port === undefined) return d.address;
+  return formatAddressPort(d.address, d.address.includes(':') ? 'ipv6' : 'ipv4', d.port);
+}
+
+function valueText(v: unknown): string {
+  if (Array.isArray(v)) return v.join(',');
+  if (v && typeof v === 'object') {
+    return Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => `${k}:${String(x)}`).join('/');
+  }
+  return String(v);
+}
+
+/** Settings of a spec beyond its key, as `name=value` in a stable order. */
+function settings(spec: object, skip: Set<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(spec)) {
+    if (skip.has(k) || v === undefined || v === false) continue;
+    out.set(k, valueText(v));
+  }
+  return out;
+}
+
+const destSkip = new Set(['address', 'port']);
+
+function settingsText(m: Map<string, string>): string {
+  return [...m].map(([k, v]) => ` ${k}=${v}`).join('');
+}
+
+function changes(before: object, after: object, skip: Set<string>): string {
+  const a = settings(before, skip);
+  const b = settings(after, skip);
+  const parts: string[] = [];
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(k) ?? '-';
+    const y = b.get(k) ?? '-';
+    if (x !== y) parts.push(`${k} ${x} -> ${y}`);
+  }
+  return parts.length ? `: ${parts.join(', ')}` : '';
+}
+
+/**
+ * One line for an operation of a plan, e.g.
+ * `+ service TCP 10.0.0.1:80 scheduler=rr`,
+ * `+ destination 10.0.0.2:80 to TCP 10.0.0.1:80 weight=1 forward=masq`,
+ * `~ destination 10.0.0.3:80 in TCP 10.0.0.1:80: weight 5 -> 0`,
+ * `- service FWM 7`.
+ */
+export function formatOperation(o: Operation): string {
+  switch (o.op) {
+    case 'add-service':
+      return `+ service ${serviceName(o.service)}${settingsText(settings(o.service, KEY_FIELDS))}`;
+    case 'update-service':
+      return `~ service ${serviceName(o.service)}${changes(o.before, o.service, KEY_FIELDS)}`;
+    case 'delete-service':
+      return `- service ${serviceName(o.service)}${o.before.destinations.length ? ` (and its ${o.before.destinations.length} destination${o.before.destinations.length === 1 ? '' : 's'})` : ''}`;
+    case 'add-destination':
+      return `+ destination ${destinationName(o.destination)} to ${serviceName(o.service)}${settingsText(settings(o.destination, destSkip))}`;
+    case 'update-destination':
+      return `~ destination ${destinationName(o.destination)} in ${serviceName(o.service)}${changes(o.before, o.destination, destSkip)}`;
+    case 'delete-destination':
+      return `- destination ${destinationName(o.destination)} from ${serviceName(o.service)}`;
+    case 'set-timeouts':
+      return `~ timeouts${changes(o.before, { ...o.before, ...o.timeouts }, new Set())}`;
+    case 'start-daemon':
+      return `+ sync daemon ${o.daemon.state}${settingsText(settings(o.daemon, new Set(['state'])))}`;
+    case 'stop-daemon':
+      return `- sync daemon ${o.state}`;
+  }
+}
+
+/** A whole plan, one line per operation, each ending in a line feed (`''` for no operations). */
+export function formatPlanDiff(operations: readonly Operation[]): string {
+  let out = '';
+  for (const o of operations) out += `${formatOperation(o)}\n`;
+  return out;
+}

@@ -1,0 +1,114 @@
+// The command line in-process without a kernel: usage errors, import, the
+// plan diff format, JSON with exact counters.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { main } from '../../../src/cli/main.js';
+import { EXIT, InputError, type CliIo } from '../../../src/cli/io.js';
+import { toJson } from '../../../src/cli/commands.js';
+import { formatOperation, formatPlanDiff } from '../../../src/cli/plan-diff.js';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/importers/', import.meta.url));
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: (t) => void (out += t),
+    stderr: (t) => void (err += t),
+    readStdin: async () => '',
+    readFile: async (p) => {
+      try {
+        return await readFile(p, 'utf8');
+      } catch {
+        throw new InputError(`${p}: cannot read (ENOENT)`);
+      }
+    },
+  };
+  return { code: await main(args, io), out, err };
+}
+
+describe('main()', () => {
+  it('no command: usage on standard error, exit 2; --help: usage on standard output, exit 0', async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(EXIT.USAGE);
+    expect(none.err).toContain('Usage: ipvs-ts');
+    const help = await cli(['--help']);
+    expect(help).toMatchObject({ code: EXIT.OK, err: '' });
+    expect(help.out).toContain('Exit codes:');
+    expect((await cli(['list', '--help'])).code).toBe(EXIT.OK);
+  });
+
+  it('usage errors: one line naming what is wrong, exit 2', async () => {
+    for (const [args, text] of [
+      [['nope'], 'unknown command "nope" (try ipvs-ts --help)'],
+      [['list', '--frob'], "list: Unknown option '--frob'"],
+      [['list', 'extra'], 'list: takes no arguments, got "extra"'],
+      [['list', '--rate', '--thresholds'], 'list: --rate and --thresholds cannot be combined'],
+      [['save', '--netns', ''], '--netns: needs a namespace name or path'],
+      [['import', 'haproxy', 'x.cfg'], 'import: format must be ldirectord, lvs or keepalived, got "haproxy"'],
+      [['import', 'lvs'], 'import: expects ldirectord|lvs|keepalived FILE, got "lvs"'],
+    ] as [string[], string][]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(EXIT.USAGE);
+      expect(r.err).toBe(`ipvs-ts: ${text}\n`);
+    }
+  });
+
+  it('a namespace that does not exist: exit 4', async () => {
+    const r = await cli(['snapshot', '--netns', 'surely-not-a-namespace']);
+    expect(r).toEqual({ code: EXIT.UNAVAILABLE, out: '', err: 'ipvs-ts: --netns surely-not-a-namespace: /run/netns/surely-not-a-namespace does not exist\n' });
+  });
+
+  it('import: JSON on standard output, one warning line per key on standard error', async () => {
+    const file = `${FIXTURES}ubuntu-dr-http.ldirectord.cf`;
+    const r = await cli(['import', 'ldirectord', file]);
+    expect(r.code).toBe(EXIT.OK);
+    const parsed = JSON.parse(r.out);
+    expect(parsed.format).toBe('ldirectord');
+    expect(parsed.desired.services).toHaveLength(1);
+    const lines = r.err.trimEnd().split('\n');
+    expect(lines).toHaveLength(parsed.warnings.length);
+    for (const [i, w] of parsed.warnings.entries()) expect(lines[i]).toBe(`${file}:${w.line}: warning: ${w.message}`);
+  });
+
+  it('import errors and unreadable files: exit 3 with file:line:column', async () => {
+    const bad = await cli(['import', 'ldirectord', `${FIXTURES}mangled-000.ldirectord.cf`]);
+    expect(bad.code).toBe(EXIT.INVALID_INPUT);
+    expect(bad.err).toMatch(/^ipvs-ts: .*mangled-000\.ldirectord\.cf:\d+:1: real= belongs inside a virtual= section/);
+    const missing = await cli(['import', 'lvs', '/nonexistent/lvs.cf']);
+    expect(missing).toEqual({ code: EXIT.INVALID_INPUT, out: '', err: 'ipvs-ts: /nonexistent/lvs.cf: cannot read (ENOENT)\n' });
+  });
+});
+
+describe('toJson', () => {
+  it('writes bigints as exact JSON numbers', () => {
+    const text = toJson({ n: 2n ** 64n - 1n, list: [1n, 'x'] });
+    expect(text).toBe('{\n  "n": 18446744073709551615,\n  "list": [\n    1,\n    "x"\n  ]\n}\n');
+  });
+});
+
+describe('plan diff', () => {
+  it('one line per operation: + added, - deleted, ~ changed with old -> new', () => {
+    const svc = { protocol: 'tcp' as const, address: '192.0.2.1', port: 80 };
+    const text = formatPlanDiff([
+      { op: 'add-service', service: { ...svc, scheduler: 'rr', persistence: { timeout: 300 } } },
+      { op: 'add-destination', service: svc, destination: { address: '10.0.0.1', port: 80, weight: 2, forward: 'masq' } },
+      { op: 'update-destination', service: svc, destination: { address: '10.0.0.2', port: 80, weight: 0, forward: 'masq' }, before: { address: '10.0.0.2', port: 80, weight: 5, forward: 'masq' } },
+      { op: 'update-service', service: { ...svc, scheduler: 'wlc' }, before: { ...svc, scheduler: 'rr', onePacket: true } },
+      { op: 'delete-destination', service: { fwmark: 7 }, destination: { address: '2001:db8::1', port: 0 }, before: { address: '2001:db8::1', port: 0 } },
+      { op: 'delete-service', service: { fwmark: 8, family: 'ipv6' }, before: { fwmark: 8, family: 'ipv6', destinations: [] } },
+      { op: 'set-timeouts', timeouts: { tcp: 900 }, before: { tcp: 60, tcpFin: 120, udp: 300 } },
+    ]);
+    expect(text).toBe(
+      '+ service TCP 192.0.2.1:80 scheduler=rr persistence=timeout:300\n' +
+        '+ destination 10.0.0.1:80 to TCP 192.0.2.1:80 weight=2 forward=masq\n' +
+        '~ destination 10.0.0.2:80 in TCP 192.0.2.1:80: weight 5 -> 0\n' +
+        '~ service TCP 192.0.2.1:80: scheduler rr -> wlc, onePacket true -> -\n' +
+        '- destination [2001:db8::1]:0 from FWM 7\n' +
+        '- service FWM 8 IPv6\n' +
+        '~ timeouts: tcp 60 -> 900\n',
+    );
+    expect(formatOperation({ op: 'stop-daemon', state: 'backup', before: { state: 'backup', interface: 'eth0' } })).toBe('- sync daemon backup');
+  });
+});
