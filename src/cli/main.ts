@@ -12,6 +12,7 @@ import { InvalidArgumentError, NetlinkError } from '../errors.js';
 import { ImportError } from '../importers/types.js';
 import { EXIT, InputError, processIo, UnavailableError, UsageError, type CliIo } from './io.js';
 import { COMMANDS, type CommandContext } from './commands.js';
+import { runSandboxCommand } from './sandbox.js';
 
 const USAGE = `Usage: ipvs-ts <command> [options]
 
@@ -25,6 +26,8 @@ Commands:
                           make the table equal FILE (a snapshot); prints the plan, one line per operation
   import ldirectord|lvs|keepalived FILE
                           convert a configuration into ipvs-ts JSON (warnings on standard error)
+  sandbox [--backend auto|netns|uml|qemu] [--check] -- COMMAND...
+                          run COMMAND in a throwaway kernel with IPVS; exits with its code (125: the sandbox failed)
 
 Options of every command:
   --netns NAME|PATH       work in a network namespace (NAME means /run/netns/NAME)
@@ -120,6 +123,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   }
   let netns: string | undefined;
   try {
+    // The sandbox has its own command line (see src/sandbox/cli.mjs): passed on as it is.
+    if (command === 'sandbox') return await runSandboxCommand(rest);
     const spec = COMMANDS[command];
     if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try ipvs-ts --help)`);
     let parsed;
