@@ -55,4 +55,5 @@ export * from './system/index.js';
 
 // ---- schedulers and persistence (src/schedulers) ----
 export * from './schedulers/index.js';
+export * from './persistence/index.js';
 // ---- end schedulers and persistence ----
