@@ -38,8 +38,14 @@ function addr(a: string): string {
  * kept, unless `keep` is set.
  */
 export class ConnectionTable {
-  /** Counts per destination `address:port`. */
+  /**
+   * Counts per destination `address:port` as the entries name it. The
+   * templates of fwmark, port-zero and FTP services carry port 0
+   * (ip_vs_core.c), so they count under `address:0`; see {@link perAddress}.
+   */
   readonly perDestination = new Map<string, DestinationConnections>();
+  /** Counts per real server address, whatever the port (canonical address text). */
+  readonly perAddress = new Map<string, DestinationConnections>();
   /** Every template, in table order. */
   readonly templates: IpvsConnection[] = [];
   /** Every entry, when read with `keep: true`; else empty. */
@@ -72,15 +78,18 @@ export class ConnectionTable {
     this.size++;
     if (keep) this.entries.push(e);
     const id = e.destinationAddress.includes(':') ? `[${e.destinationAddress}]:${e.destinationPort}` : `${e.destinationAddress}:${e.destinationPort}`;
-    let d = this.perDestination.get(id);
-    if (!d) this.perDestination.set(id, (d = { connections: 0, templates: 0, states: {} }));
+    for (const [map, key] of [[this.perDestination, id], [this.perAddress, e.destinationAddress]] as const) {
+      let d = map.get(key);
+      if (!d) map.set(key, (d = { connections: 0, templates: 0, states: {} }));
+      if (e.template) d.templates++;
+      else {
+        d.connections++;
+        d.states[e.state] = (d.states[e.state] ?? 0) + 1;
+      }
+    }
     if (e.template) {
-      d.templates++;
       this.templates.push(e);
       this.byKey.set(templateKey(e.protocol, e.virtualAddress, e.virtualPort, e.clientAddress), e);
-    } else {
-      d.connections++;
-      d.states[e.state] = (d.states[e.state] ?? 0) + 1;
     }
   }
 

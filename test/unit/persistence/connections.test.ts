@@ -107,6 +107,8 @@ describe('ConnectionTable', () => {
     ].map(parseConnectionLine);
     const t = await ConnectionTable.from(entries, true);
     expect(t.perDestination.get('10.5.0.12:8080')).toEqual({ connections: 2, templates: 1, states: { ESTABLISHED: 1, TIME_WAIT: 1 } });
+    expect(t.perDestination.get('10.5.0.11:0')).toEqual({ connections: 0, templates: 1, states: {} });
+    expect(t.perAddress.get('10.5.0.11')).toEqual({ connections: 0, templates: 1, states: {} });
     const svc = { protocol: 'tcp' as const, address: '10.4.0.1', port: 80, persistence: { timeout: 300, netmask: 24 } };
     expect(t.affinity('10.3.1.200', svc)?.destinationAddress).toBe('10.5.0.12');
     expect(t.affinity('10.3.2.1', svc)).toBeUndefined();
