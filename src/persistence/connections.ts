@@ -59,7 +59,7 @@ export interface ReadConnectionsOptions {
   netns?: string;
   /** Stops the reading; the iteration then throws an AbortError. */
   signal?: AbortSignal;
-  /** Bytes read per system call (default 65536). */
+  /** Bytes read per system call (default 256 KiB: each read makes the kernel walk its table again up to where the last one stopped). */
   chunkSize?: number;
   /** File to read instead of the kernel's (tests, or a saved copy); not combined with netns. */
   path?: string;
@@ -68,77 +68,118 @@ export interface ReadConnectionsOptions {
 const PROTOCOL_NAMES: Record<string, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp', IP: 'ip', ICMP: 'icmp', ICMPv6: 'icmpv6' };
 const TEMPLATE_STATES = new Set(['NONE', 'ASSURED']);
 
-function hex4(s: string): number {
-  const v = parseInt(s, 16);
-  if (!(s.length === 4 && v >= 0)) throw new Error(`bad port ${JSON.stringify(s)}`);
+const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
+
+/** Value of a hex digit character code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/** Field boundaries of one line: starts and ends of the whitespace-separated fields. */
+const starts = new Int32Array(64);
+const ends = new Int32Array(64);
+
+function bad(line: string, what: string): never {
+  throw new Error(`connection table line: ${what}: ${JSON.stringify(line)}`);
+}
+
+/** A hex number in line[a, b), at most 8 digits. */
+function hexAt(line: string, a: number, b: number): number {
+  if (b - a > 8 || b === a) bad(line, 'bad hex field');
+  let v = 0;
+  for (let i = a; i < b; i++) {
+    const d = hexDigit(line.charCodeAt(i));
+    if (d < 0) bad(line, 'bad hex field');
+    v = v * 16 + d;
+  }
   return v;
 }
 
-/** An IPv4 address printed as `%08X` (host order) → dotted text. */
-function ipv4Hex(s: string): string {
-  if (s.length !== 8) throw new Error(`bad IPv4 field ${JSON.stringify(s)}`);
-  const v = parseInt(s, 16);
-  if (!(v >= 0)) throw new Error(`bad IPv4 field ${JSON.stringify(s)}`);
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-/** An IPv6 address printed as `%pI6` (eight 4-digit groups) → canonical text; also its first word. */
-function ipv6Full(s: string): { text: string; firstWord: number } {
-  const groups = s.split(':');
-  if (groups.length !== 8) throw new Error(`bad IPv6 field ${JSON.stringify(s)}`);
-  const bytes = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    const g = parseInt(groups[i]!, 16);
-    if (!(g >= 0 && g <= 0xffff)) throw new Error(`bad IPv6 field ${JSON.stringify(s)}`);
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 255;
+/** An address field in line[a, b): 8 hex digits (IPv4) or eight 4-digit groups (IPv6). */
+function addressAt(line: string, a: number, b: number, out: { text: string; ipv6: boolean; firstWord: number }): void {
+  if (b - a === 8) {
+    const v = hexAt(line, a, b);
+    out.text = `${DECIMAL[v >>> 24]}.${DECIMAL[(v >>> 16) & 255]}.${DECIMAL[(v >>> 8) & 255]}.${DECIMAL[v & 255]}`;
+    out.ipv6 = false;
+    out.firstWord = v;
+    return;
   }
-  return { text: bytesToAddress(bytes, 'ipv6'), firstWord: ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0 };
+  if (b - a !== 39) bad(line, 'bad address field');
+  const bytes = new Uint8Array(16);
+  for (let g = 0; g < 8; g++) {
+    const p = a + g * 5;
+    if (g < 7 && line.charCodeAt(p + 4) !== 58) bad(line, 'bad IPv6 address field');
+    const w = hexAt(line, p, p + 4);
+    bytes[g * 2] = w >> 8;
+    bytes[g * 2 + 1] = w & 255;
+  }
+  out.text = bytesToAddress(bytes, 'ipv6');
+  out.ipv6 = true;
+  out.firstWord = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
 }
 
-/** An address field of either family (IPv6 fields contain colons). */
-function addressField(s: string): { text: string; family: Family; firstWord: number } {
-  if (s.includes(':')) return { ...ipv6Full(s), family: 'ipv6' };
-  return { text: ipv4Hex(s), family: 'ipv4', firstWord: parseInt(s, 16) >>> 0 };
-}
+const client = { text: '', ipv6: false, firstWord: 0 };
+const virt = { text: '', ipv6: false, firstWord: 0 };
+const dest = { text: '', ipv6: false, firstWord: 0 };
 
 /**
  * Parse one line of /proc/net/ip_vs_conn (not the header). Throws on a line
  * that does not have the kernel's format.
  */
 export function parseConnectionLine(line: string): IpvsConnection {
-  const f = line.trim().split(/\s+/);
-  if (f.length < 9) throw new Error(`connection table line has ${f.length} fields, expected at least 9: ${JSON.stringify(line)}`);
-  const protoName = f[0]!;
+  // Split on spaces by hand: this runs once per entry of tables of any size.
+  let n = 0;
+  const len = line.length;
+  for (let i = 0; i < len && n < 64; ) {
+    while (i < len && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+    if (i >= len) break;
+    starts[n] = i;
+    while (i < len && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
+    ends[n++] = i;
+  }
+  if (n < 9) bad(line, `${n} fields, expected at least 9`);
+  const protoName = line.slice(starts[0]!, ends[0]!);
   const protocol = PROTOCOL_NAMES[protoName] ?? protoName.toLowerCase();
-  const client = addressField(f[1]!);
-  const virt = addressField(f[3]!);
-  const dest = addressField(f[5]!);
-  const clientPort = hex4(f[2]!);
-  const state = f[7]!;
-  const expires = Number(f[8]);
-  if (!Number.isInteger(expires) || expires < 0) throw new Error(`bad expiry ${JSON.stringify(f[8])} in ${JSON.stringify(line)}`);
+  addressAt(line, starts[1]!, ends[1]!, client);
+  addressAt(line, starts[3]!, ends[3]!, virt);
+  addressAt(line, starts[5]!, ends[5]!, dest);
+  const port = (k: number) => {
+    if (ends[k]! - starts[k]! !== 4) bad(line, 'bad port field');
+    return hexAt(line, starts[k]!, ends[k]!);
+  };
+  const clientPort = port(2);
+  const state = line.slice(starts[7]!, ends[7]!);
+  let expires = 0;
+  for (let i = starts[8]!; i < ends[8]!; i++) {
+    const c = line.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) bad(line, 'bad expiry');
+    expires = expires * 10 + c;
+  }
+  const family: Family = client.ipv6 ? 'ipv6' : 'ipv4';
   const entry: IpvsConnection = {
     protocol,
-    family: client.family,
+    family,
     clientAddress: client.text,
     clientPort,
     virtualAddress: virt.text,
-    virtualPort: hex4(f[4]!),
+    virtualPort: port(4),
     destinationAddress: dest.text,
-    destinationPort: hex4(f[6]!),
+    destinationPort: port(6),
     state,
     expires,
     template: clientPort === 0 && TEMPLATE_STATES.has(state),
   };
-  if (f.length >= 10) {
-    entry.persistenceEngine = f[9]!;
-    if (f.length >= 11) entry.persistenceData = f.slice(10).join(' ');
+  if (n >= 10) {
+    entry.persistenceEngine = line.slice(starts[9]!, ends[9]!);
+    if (n >= 11) entry.persistenceData = line.slice(starts[10]!).trimEnd();
   }
   if (entry.template) {
     entry.service =
       protocol === 'ip'
-        ? { fwmark: virt.firstWord, family: client.family }
+        ? { fwmark: virt.firstWord, family }
         : { protocol: protocol as Protocol, address: virt.text, port: entry.virtualPort };
   }
   return entry;
@@ -165,7 +206,7 @@ export async function* readConnections(options: ReadConnectionsOptions = {}): As
   const { netns, signal } = options;
   if (netns !== undefined && (typeof netns !== 'string' || netns.length === 0)) throw new InvalidArgumentError('netns', 'must be a non-empty path to a network namespace file');
   if (options.path !== undefined && netns !== undefined) throw new InvalidArgumentError('path', 'cannot be combined with netns');
-  const chunkSize = options.chunkSize ?? 65536;
+  const chunkSize = options.chunkSize ?? 262144;
   if (!Number.isInteger(chunkSize) || chunkSize < 256 || chunkSize > 1 << 24) throw new InvalidArgumentError('chunkSize', `must be an integer from 256 to ${1 << 24}, got ${chunkSize}`);
   if (signal?.aborted) throw new AbortError('reading the connection table was aborted', { cause: signal.reason });
   const path = options.path ?? (netns === undefined ? '/proc/net/ip_vs_conn' : '/proc/thread-self/net/ip_vs_conn');

@@ -60,23 +60,28 @@ function initialState(key: HsiphashKey): Uint32Array {
   return Uint32Array.of(C0H ^ k0h, C0L ^ k0l, C1H ^ k1h, C1L ^ k1l, C2H ^ k0h, C2L ^ k0l, C3H ^ k1h, C3L ^ k1l);
 }
 
-const stateCache = new Map<string, Uint32Array>();
+const stateCache = new WeakMap<HsiphashKey, Uint32Array>();
 function stateOf(key: HsiphashKey): Uint32Array {
-  const id = `${key.k0}:${key.k1}`;
-  let s = stateCache.get(id);
+  let s = stateCache.get(key);
   if (!s) {
     s = initialState(key);
-    stateCache.set(id, s);
+    stateCache.set(key, s);
   }
   return s;
 }
+const MH_STATE1 = initialState(MH_KEY1);
+const MH_STATE2 = initialState(MH_KEY2);
 
 /**
  * The kernel's 64-bit `hsiphash(&v, 4, key)` of a 32-bit value stored in
  * little-endian byte order (x86/UML memory order), as a 32-bit unsigned number.
  */
 export function hsiphash32(value: number, key: HsiphashKey): number {
-  const s = stateOf(key);
+  return hsiphashFrom(value, key === MH_KEY1 ? MH_STATE1 : key === MH_KEY2 ? MH_STATE2 : stateOf(key));
+}
+
+/** hsiphash32 from a key's precomputed initial state. */
+function hsiphashFrom(value: number, s: Uint32Array): number {
   let v0h = s[0]!, v0l = s[1]!, v1h = s[2]!, v1l = s[3]!, v2h = s[4]!, v2l = s[5]!, v3h = s[6]!, v3l = s[7]!;
   // b = (len << 56) | le32(data), len = 4
   const bh = 0x04000000, bl = value >>> 0;
