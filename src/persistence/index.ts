@@ -3,6 +3,6 @@
  * and the granularity math of persistent services. See docs/schedulers.md.
  * @module
  */
-export { parseConnectionLine, readConnections, type IpvsConnection, type ReadConnectionsOptions } from './connections.js';
+export { parseConnectionLine, readConnectionBatches, readConnections, type IpvsConnection, type ReadConnectionsOptions } from './connections.js';
 export { clientsPerTemplate, persistenceNetwork, shareTemplate } from './granularity.js';
 export { ConnectionTable, type DestinationConnections } from './table.js';

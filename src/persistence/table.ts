@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { addressFamily, canonicalAddress } from '../ipvs/address.js';
 import type { ServiceKey, ServiceSpec } from '../ipvs/types.js';
 import { persistenceNetwork } from './granularity.js';
-import { readConnections, type IpvsConnection, type ReadConnectionsOptions } from './connections.js';
+import { readConnectionBatches, type IpvsConnection, type ReadConnectionsOptions } from './connections.js';
 
 /** Counts for one destination (`address:port`, IPv6 in brackets). */
 export interface DestinationConnections {
@@ -62,16 +62,18 @@ export class ConnectionTable {
   }
 
   /**
-   * Read the kernel's table (see {@link readConnections}) and index it.
+   * Read the kernel's table (see {@link readConnectionBatches}) and index it.
    * @example
    * ```ts
    * const table = await ConnectionTable.read({ netns: '/run/netns/lb' });
    * table.affinity('10.3.0.7', { protocol: 'tcp', address: '10.4.0.1', port: 80, persistence: { timeout: 300 } });
    * ```
    */
-  static read(options: ReadConnectionsOptions & { keep?: boolean } = {}): Promise<ConnectionTable> {
+  static async read(options: ReadConnectionsOptions & { keep?: boolean } = {}): Promise<ConnectionTable> {
     const { keep, ...rest } = options;
-    return ConnectionTable.from(readConnections(rest), keep ?? false);
+    const t = new ConnectionTable();
+    for await (const batch of readConnectionBatches(rest)) for (const e of batch) t.add(e, keep ?? false);
+    return t;
   }
 
   private add(e: IpvsConnection, keep: boolean): void {
