@@ -9,7 +9,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, type Destination, type ServiceSpec } from '../../src/index.js';
-import { remap, simulate, wrrDestChanged, rrPositionAfterDelete, type SimDestination, type SimulateOptions, type WrrState } from '../../src/schedulers/index.js';
+import { availableSchedulers, remap, simulate, wrrDestChanged, rrPositionAfterDelete, type SimDestination, type SimulateOptions, type WrrState } from '../../src/schedulers/index.js';
 import { clientSources4, clientSources6, createTestbed, SERVER_PORT, SERVERS4, SERVERS6, VIP6, vip4, type ConnectRequest, type ConnectResult, type Testbed } from './lb-topology.js';
 
 let bed: Testbed;
@@ -259,5 +259,21 @@ describe('order-dependent schedulers: connection by connection', () => {
     const got = reached(await bed.connect(requests(svc, [SOURCES4[2]!])));
     expect(got).toEqual([simulate(svc, ds, [{ source: SOURCES4[2]! }]).placements[0]!.address]);
     await bed.closeHeld();
+  });
+});
+
+describe('availableSchedulers() on this kernel', () => {
+  it('names the schedulers used above as loaded, agrees with /proc/modules, and knows what this kernel lacks', async () => {
+    const rows = await availableSchedulers();
+    const by = Object.fromEntries(rows.map((r) => [r.name, r.availability]));
+    for (const s of ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'fo', 'ovf', 'sh', 'dh', 'mh']) expect(by[s], s).toBe('loaded');
+    const loaded = new Set(bed.director.exec('cat', ['/proc/modules']).split('\n').map((l) => l.split(' ')[0]));
+    for (const r of rows) {
+      if (r.availability === 'loaded') expect(loaded.has(r.module), r.module).toBe(true);
+      else expect(loaded.has(r.module), r.module).toBe(false);
+    }
+    // CONFIG_IP_VS_TWOS is not set in this kernel; lblc is built as a module.
+    expect(by.twos).toBe('missing');
+    expect(['loaded', 'loadable']).toContain(by.lblc);
   });
 });
