@@ -96,6 +96,25 @@ export class ConnectionTable {
   }
 
   /**
+   * The live templates of one service (`{ protocol, address, port }` or
+   * `{ fwmark, family? }`), e.g. for `simulate(..., { templates })`.
+   * Invalidated templates (ports 65535) are left out.
+   */
+  templatesOf(service: ServiceKey): IpvsConnection[] {
+    if ('fwmark' in service && service.fwmark !== undefined) {
+      const fam = service.family ?? 'ipv4';
+      return this.templates.filter((t) => t.service && 'fwmark' in t.service && t.service.fwmark === service.fwmark && t.family === fam);
+    }
+    const s = service as { protocol?: unknown; address?: unknown; port?: unknown };
+    if (typeof s.protocol !== 'string' || typeof s.address !== 'string' || typeof s.port !== 'number') {
+      throw new InvalidArgumentError('service', 'must be { protocol, address, port } or { fwmark }');
+    }
+    const address = addr(s.address);
+    const port = s.port === FTPPORT ? 0 : s.port;
+    return this.templates.filter((t) => t.protocol === s.protocol && t.virtualAddress === address && t.virtualPort === port);
+  }
+
+  /**
    * The template that pins `clientAddress` to a destination of `service`, if
    * any: the client address is first masked with the service's persistence
    * netmask (give the service as `getService()` returns it, or the spec it was

@@ -11,6 +11,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import { persistenceNetwork } from '../persistence/granularity.js';
 import { addressFamily, addressToBytes, canonicalAddress, type Family } from '../ipvs/address.js';
 import type { ServiceSpec } from '../ipvs/types.js';
 import * as C from '../ipvs/constants.js';
@@ -84,6 +85,16 @@ export interface SimulateOptions {
    * (kernels that keep a total counter). Default `'inactive'`.
    */
   overhead?: OverheadFormula;
+  /**
+   * Persistent services: the templates that exist when the simulation starts,
+   * as the connection table shows them (`ConnectionTable.templatesOf(service)`
+   * gives them): the client network (already masked) and the destination.
+   * Templates naming a destination not in `destinations` are ignored (the
+   * kernel invalidates them). Default: none.
+   */
+  templates?: readonly { clientAddress: string; destinationAddress: string; destinationPort?: number }[];
+  /** Persistent services: the `expire_quiescent_template` sysctl (default false: templates keep pointing at a destination of weight 0). */
+  expireQuiescentTemplate?: boolean;
   /** CONFIG_IP_VS_SH_TAB_BITS of the kernel (default 8). */
   shTabBits?: number;
   /** CONFIG_IP_VS_MH_TAB_INDEX of the kernel (default 12: 4093 slots). */
@@ -102,6 +113,8 @@ export interface SimulationResult {
   rrPosition: number;
   /** wrr state after the last connection (wrr only). */
   wrr?: WrrState;
+  /** Persistent services: the templates after the simulation, client network → destination index. */
+  templates?: Map<string, number>;
 }
 
 /** Schedulers the simulator follows. */
@@ -326,12 +339,54 @@ export function simulate(
     tableSize = mhTableSize(index);
   }
 
+  const persistent = (spec.flags & C.IP_VS_SVC_F_PERSISTENT) !== 0;
+  const netmask = service.persistence?.netmask;
+  const expireQuiescent = options.expireQuiescentTemplate ?? false;
+  let pinned: Map<string, number> | undefined;
+  if (persistent) {
+    pinned = new Map();
+    const ids = destinations.map((d) => destinationId(d, spec.port ?? 0));
+    (options.templates ?? []).forEach((tp, k) => {
+      const f = `options.templates[${k}]`;
+      if (typeof tp !== 'object' || tp === null) fail(f, 'must be { clientAddress, destinationAddress, destinationPort? }');
+      let id: string;
+      try {
+        id = destinationId({ address: tp.destinationAddress, ...(tp.destinationPort !== undefined ? { port: tp.destinationPort } : {}) }, spec.port ?? 0);
+      } catch (e) {
+        fail(`${f}.destinationAddress`, (e as Error).message);
+      }
+      // fwmark and port-zero templates carry destination port 0: match those by address.
+      let index = ids.indexOf(id);
+      if (index < 0 && (tp.destinationPort ?? 0) === 0) index = destinations.findIndex((d) => destinationId(d).replace(/:\d+$/, '') === id.replace(/:\d+$/, ''));
+      if (index >= 0) pinned!.set(persistenceNetwork(tp.clientAddress, netmask), index);
+    });
+  } else if (options.templates !== undefined) {
+    fail('options.templates', 'only applies to a persistent service (give service.persistence)');
+  }
   const available = (i: number) => i >= 0 && state.weight[i]! > 0 && !state.overloaded[i];
   const indexes: number[] = new Array(connections.length);
   for (let c = 0; c < connections.length; c++) {
     const conn = connections[c]!;
     let pick = -1;
-    if (sched === 'sh' || sched === 'mh') {
+    let network: string | undefined;
+    let templated = false;
+    if (pinned) {
+      // ip_vs_sched_persist (ip_vs_core.c): a live template decides, whatever the weight or overload flag.
+      if (typeof conn !== 'object' || conn === null) fail(`connections[${c}]`, 'must be an object { source, sourcePort? }');
+      try {
+        network = persistenceNetwork(conn.source, netmask);
+      } catch (e) {
+        fail(`connections[${c}].source`, (e as Error).message);
+      }
+      const t = pinned.get(network);
+      if (t !== undefined && !(expireQuiescent && state.weight[t] === 0)) {
+        pick = t;
+        templated = true;
+      }
+    }
+    if (templated) {
+      // the template's destination
+    } else if (sched === 'sh' || sched === 'mh') {
       if (typeof conn !== 'object' || conn === null) fail(`connections[${c}]`, 'must be an object { source, sourcePort? }');
       const fold = foldFast(conn.source, ipv6, () => `connections[${c}].source`);
       let port = 0;
@@ -389,6 +444,7 @@ export function simulate(
       pick = countBasedPick(sched, state, overhead);
     }
     indexes[c] = pick;
+    if (pinned && !templated && pick >= 0) pinned.set(network!, pick);
     if (pick >= 0 && count !== 'none') {
       if (count === 'active') state.active[pick]!++;
       else state.inactive[pick]!++;
@@ -403,6 +459,7 @@ export function simulate(
     rrPosition,
   };
   if (wrr) result.wrr = wrr;
+  if (pinned) result.templates = pinned;
   return result;
 }
 

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, type ServiceSpec } from '../../src/index.js';
 import { ConnectionTable, readConnections, type IpvsConnection } from '../../src/persistence/index.js';
+import { simulate } from '../../src/schedulers/index.js';
 import { clientSources4, clientSources6, createTestbed, SERVER_PORT, SERVERS4, SERVERS6, VIP6, vip4, type Testbed } from './lb-topology.js';
 
 let bed: Testbed;
@@ -135,5 +136,37 @@ describe('readConnections()', () => {
     expect(results.map((r) => r.name)).toEqual(predicted);
     // A client with no template anywhere has no affinity.
     expect(table.affinity(SOURCES4[250]!, perClient)).toBeUndefined();
+  });
+});
+
+describe('simulate() on a persistent service', () => {
+  it('schedules each /28 once and sends the rest after its template, also after a quiesce', async () => {
+    const svc: ServiceSpec = { protocol: 'tcp', address: vip4(4), port: 7004, scheduler: 'rr', persistence: { timeout: 600, netmask: 28 } };
+    await ipvs.addService(svc);
+    for (const address of SERVERS4) await ipvs.addDestination(svc, { address, port: SERVER_PORT, weight: 1, forward: 'masq' });
+    // Interleaved networks: every 7th address, twice round.
+    const order = Array.from({ length: 60 }, (_, i) => SOURCES4[(i * 7) % 120]!);
+    const dests = await ipvs.listDestinations(svc);
+    const predicted = simulate(svc, dests, order.map((source) => ({ source })));
+    const got = await bed.connect(order.map((src) => ({ src, vip: vip4(4), port: 7004 })));
+    expect(got.map((r) => r.name)).toEqual(predicted.placements.map((d) => d?.address));
+    expect(predicted.templates!.size).toBeGreaterThan(4);
+
+    // Quiesce one server: its networks stay with it (templates), new networks go elsewhere.
+    const table = await ConnectionTable.read({ netns: bed.director.path });
+    const templates = table.templatesOf(svc);
+    expect(templates.length).toBe(predicted.templates!.size);
+    await ipvs.updateDestination(svc, { address: SERVERS4[0]!, port: SERVER_PORT, weight: 0, forward: 'masq' });
+    const after = await ipvs.listDestinations(svc);
+    const next = SOURCES4.slice(100, 160).filter((_, i) => i % 3 === 0);
+    // rr's position: after the last destination the first run picked.
+    const last = predicted.indexes.filter((i) => i >= 0).at(-1)!;
+    const lastAddress = dests[last]!.address;
+    const rrPosition = predicted.rrPosition >= 0 ? after.findIndex((d) => d.address === dests[predicted.rrPosition]!.address) : -1;
+    expect(dests[predicted.rrPosition]!.address).toBe(lastAddress);
+    const again = simulate(svc, after, next.map((source) => ({ source })), { templates, rrPosition });
+    const reached = await bed.connect(next.map((src) => ({ src, vip: vip4(4), port: 7004 })));
+    expect(reached.map((r) => r.name)).toEqual(again.placements.map((d) => d?.address));
+    expect(again.placements.some((d) => d?.address === SERVERS4[0])).toBe(true); // pinned networks still reach the quiesced server
   });
 });

@@ -186,3 +186,21 @@ describe('IPv6 client addresses', () => {
     expect(() => simulate(svc6, d6, [{ source: '1:::2' }])).toThrow(/connections\[0\]\.source/);
   });
 });
+
+describe('persistent services', () => {
+  const psvc = { ...svc, scheduler: 'rr', persistence: { timeout: 300, netmask: 24 } };
+  it('schedule a client network once; later connections follow its template, also to a quiesced destination', () => {
+    const d = dests([1, 1, 1]);
+    const cs = ['10.9.0.1', '10.9.1.1', '10.9.0.2', '10.9.2.1', '10.9.1.7', '10.9.3.3'].map((source) => ({ source }));
+    const r = simulate(psvc, d, cs);
+    expect(r.indexes).toEqual([0, 1, 0, 2, 1, 0]);
+    expect([...r.templates!]).toEqual([['10.9.0.0', 0], ['10.9.1.0', 1], ['10.9.2.0', 2], ['10.9.3.0', 0]]);
+    const quiesced = d.map((x, i) => (i === 1 ? { ...x, weight: 0 } : x));
+    const templates = [{ clientAddress: '10.9.1.0', destinationAddress: '10.1.0.2', destinationPort: 80 }];
+    expect(simulate(psvc, quiesced, [{ source: '10.9.1.50' }], { templates }).indexes).toEqual([1]);
+    expect(simulate(psvc, quiesced, [{ source: '10.9.1.50' }], { templates, expireQuiescentTemplate: true }).indexes).toEqual([0]);
+    // A template whose destination is gone pins nothing.
+    expect(simulate(psvc, d, [{ source: '10.9.1.50' }], { templates: [{ clientAddress: '10.9.1.0', destinationAddress: '10.1.0.99' }] }).indexes).toEqual([0]);
+    expect(() => simulate({ ...svc, scheduler: 'rr' }, d, [], { templates })).toThrow(/options\.templates/);
+  });
+});
