@@ -225,11 +225,14 @@ describe('order-dependent schedulers: connection by connection', () => {
   });
 
   for (const sched of ['ovf', 'lc', 'wlc', 'sed', 'nq']) {
-    it(`${sched} with held-open connections (counts update as connections are placed)`, async () => {
-      const svc = await createService({ scheduler: sched }, [1, 3, 2, 1]);
-      const got = await check(`${sched} 1,3,2,1 held`, svc, SOURCES4.slice(0, 12), { hold: true });
-      expect(new Set(got).size).toBeGreaterThan(1);
-      await bed.closeHeld();
+    it(`${sched} with held-open connections (counts update as connections are placed), weights 1,3,2,1 and 2,0,1,3`, async () => {
+      for (const weights of [[1, 3, 2, 1], [2, 0, 1, 3]]) {
+        const svc = await createService({ scheduler: sched }, weights);
+        const got = await check(`${sched} ${weights.join(',')} held`, svc, SOURCES4.slice(0, 12), { hold: true });
+        expect(new Set(got).size).toBeGreaterThan(1);
+        expect(got).not.toContain(SERVERS4[weights.indexOf(0)] ?? 'none');
+        await bed.closeHeld();
+      }
     });
   }
 
