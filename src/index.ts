@@ -64,3 +64,7 @@ export { main as cliMain } from './cli/main.js';
 export { EXIT as CLI_EXIT, type CliIo } from './cli/io.js';
 export { formatOperation, formatPlanDiff } from './cli/plan-diff.js';
 // ---- end command line, listing, metrics, importers ------------------------
+// ---- schedulers and persistence (src/schedulers) ----
+export * from './schedulers/index.js';
+export * from './persistence/index.js';
+// ---- end schedulers and persistence ----

@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN } from '../netlink/constants.js';
 import { addressFamily, addressToBytes, bytesToAddress, isMulticast, type Family } from './address.js';
 import * as C from './constants.js';
+import { schedulerInfo, schedulerOfFlag } from './schedulers-data.js';
 import type {
   DaemonSpec,
   DestinationKey,
@@ -257,8 +258,16 @@ export function normalizeServiceSpec(spec: ServiceSpec, field = 'service', stric
     s.schedulerFlags.forEach((f, i) => {
       const bit = SCHEDULER_FLAG_BITS[f as SchedulerFlag];
       if (bit === undefined) fail(`${field}.schedulerFlags[${i}]`, `unknown scheduler flag ${JSON.stringify(f)} (known: ${Object.keys(SCHEDULER_FLAG_BITS).join(', ')})`);
-      if (f.startsWith('sh-') && scheduler !== 'sh') fail(`${field}.schedulerFlags[${i}]`, `${f} needs scheduler 'sh', not ${JSON.stringify(scheduler)}`);
-      if (f.startsWith('mh-') && scheduler !== 'mh') fail(`${field}.schedulerFlags[${i}]`, `${f} needs scheduler 'mh', not ${JSON.stringify(scheduler)}`);
+      const owner = schedulerOfFlag(f);
+      if (owner !== undefined && owner !== scheduler) {
+        const accepts = schedulerInfo(scheduler)?.flags ?? [];
+        fail(
+          `${field}.schedulerFlags[${i}]`,
+          `${f} is a flag of scheduler '${owner}' only; scheduler ${JSON.stringify(scheduler)} ` +
+            (accepts.length ? `takes ${accepts.join(', ')}` : 'reads no named flag') +
+            ' (the generic flag-1..3 bits pass through to any scheduler)',
+        );
+      }
       flags |= bit;
     });
   }
