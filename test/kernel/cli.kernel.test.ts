@@ -117,7 +117,10 @@ describe('ipvs-ts list, byte for byte as ipvsadm -Ln', () => {
       'for i in $(seq 30); do printf "%0${i}d" 0 > /dev/udp/192.0.2.13/53; done; ' +
         // Each connection attempt is left running until IPVS lists its connection, then stopped.
         'for p in 443 80; do bash -c "exec 3<>/dev/tcp/192.0.2.10/$p" 2>/dev/null & pid=$!; ' +
-        'for i in $(seq 100); do ipvsadm -Lnc | grep -q "192.0.2.10:$p" && break; sleep 0.1; done; kill $pid 2>/dev/null; done; true',
+        'for i in $(seq 100); do ipvsadm -Lnc | grep -q "192.0.2.10:$p" && break; sleep 0.1; done; kill $pid 2>/dev/null; done; ' +
+        // The counters ipvsadm reads are summed from the per-CPU ones by the
+        // kernel's estimator, every 2 seconds: wait for that to have run.
+        'for i in $(seq 100); do ipvsadm -Ln --stats --exact | grep -Eq "TCP  192\\.0\\.2\\.10:443 +[1-9]" && break; sleep 0.1; done; true',
     ]);
   });
   afterAll(() => ns?.destroy());
