@@ -8,6 +8,7 @@ import type { DropReason } from './wire.js';
 
 /** Sequence numbers tracked behind the highest one. */
 export const REPLAY_WINDOW = 64;
+const FULL = (1n << BigInt(REPLAY_WINDOW)) - 1n;
 
 /** What a peer's replay state says about a packet: accept, or drop and why. */
 export type ReplayVerdict = { ok: true; restarted: boolean } | { ok: false; reason: Extract<DropReason, 'stale-generation' | 'replay' | 'out-of-window'> };
@@ -38,14 +39,17 @@ export class ReplayWindow {
   /** Records an accepted packet (call only after {@link check} said ok). */
   commit(generation: number, sequence: number): void {
     if (generation > this.generation) {
+      // First packet of a generation: everything before it counts as seen,
+      // so packets of this generation captured earlier elsewhere cannot be
+      // played to us once each.
       this.generation = generation;
       this.highest = sequence;
-      this.bits = 1n;
+      this.bits = FULL;
       return;
     }
     if (sequence > this.highest) {
       const shift = sequence - this.highest;
-      this.bits = shift >= REPLAY_WINDOW ? 1n : ((this.bits << BigInt(shift)) | 1n) & ((1n << BigInt(REPLAY_WINDOW)) - 1n);
+      this.bits = shift >= REPLAY_WINDOW ? 1n : ((this.bits << BigInt(shift)) | 1n) & FULL;
       this.highest = sequence;
     } else {
       this.bits |= 1n << BigInt(this.highest - sequence);

@@ -107,6 +107,7 @@ describe('ReplayWindow', () => {
     expect(w.check(5, 10)).toEqual({ ok: true, restarted: false });
     w.commit(5, 10);
     expect(w.check(5, 10)).toEqual({ ok: false, reason: 'replay' });
+    expect(w.check(5, 9)).toEqual({ ok: false, reason: 'replay' }); // before the first seen: refused
     expect(w.check(5, 11)).toEqual({ ok: true, restarted: false });
     w.commit(5, 12);
     // 11 missing (reordered) is still accepted once.
@@ -129,12 +130,14 @@ describe('ReplayWindow', () => {
     const seen = new Set<number>();
     const rng = new Prng(12345);
     let top = 0;
+    let first = 0;
     for (let i = 0; i < 3000; i++) {
       const s = Math.max(1, top + rng.range(-80, 5));
       const v = w.check(1, s);
-      const expected = top === 0 ? 'ok' : s > top ? 'ok' : top - s >= REPLAY_WINDOW ? 'out-of-window' : seen.has(s) ? 'replay' : 'ok';
+      const expected = top === 0 ? 'ok' : s > top ? 'ok' : top - s >= REPLAY_WINDOW ? 'out-of-window' : seen.has(s) || s < first ? 'replay' : 'ok';
       expect(v.ok ? 'ok' : v.reason, `seq ${s} top ${top}`).toBe(expected);
       if (v.ok) {
+        if (top === 0) first = s;
         w.commit(1, s);
         seen.add(s);
         top = Math.max(top, s);
