@@ -125,14 +125,15 @@ describe('Heartbeat', () => {
   it('drops forged, flipped, replayed, stale and garbage packets, counts them, and changes nothing', async () => {
     const { socket, packets } = await spy();
     const d1 = dir();
-    const old = await node(1, {}, d1);
-    await new Promise((r) => setTimeout(r, 10));
+    // Generous dead/warn times: on a loaded machine a late heartbeat is not what this test is about.
+    const slow = { deadMs: 5000, warnMs: 4000, initDeadMs: 5000 };
+    const old = await node(1, slow, d1);
     while (packets.length < 3) await once(socket, 'message');
     const oldGeneration = packets.slice();
     await old.close({ goodbye: false });
     packets.length = 0;
-    const a = await node(1, {}, d1);
-    const b = await node(2);
+    const a = await node(1, slow, d1);
+    const b = await node(2, slow);
     await waitPeer(b, 1, 'up');
     while (packets.length < 3) await once(socket, 'message');
     const events = peerEvents(b);
@@ -171,8 +172,9 @@ describe('Heartbeat', () => {
   });
 
   it('rotates keys without a transition: the receiver accepts every key of its set', async () => {
-    const a = await node(1);
-    const b = await node(2);
+    const slow = { deadMs: 5000, warnMs: 4000, initDeadMs: 5000 };
+    const a = await node(1, slow);
+    const b = await node(2, slow);
     await waitPeer(b, 1, 'up');
     const events = peerEvents(b);
     a.setActiveKey(2);

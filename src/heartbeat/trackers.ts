@@ -1,0 +1,140 @@
+/**
+ * Trackers: inputs that move an election's priority or force it into fault
+ * (keepalived's track_interface / track_script, heartbeat's ipfail).
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { Addresses } from '../system/addresses.js';
+
+/** What a tracker says: a weight added to the priority, or fault. */
+export interface TrackerState {
+  /** Added to the base priority (may be negative). */
+  weight?: number;
+  /** Forces the election into `fault`. */
+  fault?: boolean;
+  /** Why, for transitions' reasons. */
+  reason?: string;
+}
+
+/** A source of {@link TrackerState}s. */
+export interface Tracker {
+  /** Unique name within an election. */
+  readonly name: string;
+  /** Starts tracking; calls `report` with the first state and every change. */
+  start(report: (state: TrackerState) => void): void | Promise<void>;
+  /** Stops tracking. */
+  stop(): void;
+}
+
+/**
+ * A tracker set from code: a health signal such as a HealthChecker's quorum.
+ * @example
+ * ```ts
+ * const quorum = new SignalTracker('quorum');
+ * const election = new Election(hb, { priority: 100, trackers: [quorum] });
+ * quorum.set({ fault: true, reason: 'no real server up' });
+ * ```
+ */
+export class SignalTracker implements Tracker {
+  private report?: (s: TrackerState) => void;
+  private current: TrackerState;
+  /** A tracker named `name`, initially `initial` (default: weight 0, no fault). */
+  constructor(
+    readonly name: string,
+    initial: TrackerState = {},
+  ) {
+    this.current = { ...initial };
+  }
+  /** Called by the election. */
+  start(report: (s: TrackerState) => void): void {
+    this.report = report;
+    report(this.current);
+  }
+  /** Called by the election. */
+  stop(): void {
+    this.report = undefined;
+  }
+  /** Changes the signal. */
+  set(state: TrackerState): void {
+    this.current = { ...state };
+    this.report?.(this.current);
+  }
+}
+
+/** Options of {@link LinkTracker}. */
+export interface LinkTrackerOptions {
+  /** Interface whose link state is tracked. */
+  interface: string;
+  /** Weight added while the link is down; 0 or absent: fault while down (keepalived's convention). */
+  weight?: number;
+  /** Polling period (default 200 ms). */
+  pollMs?: number;
+  /** Network namespace of the interface (default: the process's). */
+  netns?: string;
+  /** Reads the link state (tests pass a fake): true when up and running. Default: rtnetlink. */
+  read?: () => Promise<boolean>;
+}
+
+const IFF_UP = 0x1;
+const IFF_RUNNING = 0x40;
+
+/**
+ * Tracks an interface: up when it is administratively up and has carrier
+ * (IFF_UP and IFF_RUNNING, read over rtnetlink every `pollMs`). A missing
+ * interface counts as down.
+ */
+export class LinkTracker implements Tracker {
+  /** `link:<interface>`. */
+  readonly name: string;
+  private timer?: NodeJS.Timeout;
+  private addresses?: Addresses;
+  private last?: boolean;
+  private readonly read: () => Promise<boolean>;
+
+  /** Validates the options. */
+  constructor(private readonly options: LinkTrackerOptions) {
+    if (typeof options?.interface !== 'string' || !options.interface) throw new InvalidArgumentError('interface', 'must be an interface name');
+    if (options.weight !== undefined && (!Number.isInteger(options.weight) || Math.abs(options.weight) > 253)) throw new InvalidArgumentError('weight', 'must be an integer -253..253');
+    if (options.pollMs !== undefined && (!Number.isInteger(options.pollMs) || options.pollMs < 10)) throw new InvalidArgumentError('pollMs', 'must be an integer >= 10');
+    this.name = `link:${options.interface}`;
+    this.read = options.read ?? (async () => {
+      this.addresses ??= Addresses.open(options.netns !== undefined ? { netns: options.netns } : {});
+      try {
+        const l = await this.addresses.link(options.interface);
+        return (l.flags & (IFF_UP | IFF_RUNNING)) === (IFF_UP | IFF_RUNNING);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  private state(up: boolean): TrackerState {
+    const reason = `${this.options.interface} ${up ? 'up' : 'down'}`;
+    if (up) return { weight: 0, fault: false, reason };
+    return this.options.weight ? { weight: this.options.weight, fault: false, reason } : { fault: true, reason };
+  }
+
+  /** Reads the link once, reports, then polls. */
+  async start(report: (s: TrackerState) => void): Promise<void> {
+    this.last = await this.read();
+    report(this.state(this.last));
+    const poll = async () => {
+      const up = await this.read();
+      if (this.timer === undefined) return;
+      if (up !== this.last) {
+        this.last = up;
+        report(this.state(up));
+      }
+      this.timer = setTimeout(poll, this.options.pollMs ?? 200);
+    };
+    this.timer = setTimeout(poll, this.options.pollMs ?? 200);
+  }
+
+  /** Stops polling. */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.addresses?.close();
+    this.addresses = undefined;
+  }
+}
