@@ -52,3 +52,7 @@ export { Conn, type BatchOptions, type BatchOutcome, type DumpsOptions, type Con
 export { GenlConn, type GenlFamily, type GenlMessage, type GenlRequestOptions } from './netlink/genl.js';
 export type { NativeSocket, OpenSocketOptions } from './netlink/binding.js';
 export * from './system/index.js';
+
+// --- heartbeat and failover (src/heartbeat, docs/heartbeat.md) ---
+export * from './heartbeat/index.js';
+// --- end heartbeat and failover ---

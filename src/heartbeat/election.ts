@@ -84,8 +84,11 @@ const realClock: ElectionClock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-interface Candidate {
+/** A node competing in the election: its id and effective priority. */
+export interface Candidate {
+  /** Node id. */
   nodeId: number;
+  /** Effective priority. */
   priority: number;
 }
 
