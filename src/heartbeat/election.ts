@@ -70,7 +70,7 @@ export interface Transition {
   priority: number;
 }
 
-/** Emitted as `'reannounce'` when, as master, this node meets another master and keeps the role. */
+/** Emitted as `'reannounce'` when, as master, this node meets another master, or a peer back from dead, and keeps the role. */
 export interface Reannounce {
   /** The other master's node id. */
   nodeId: number;
@@ -108,7 +108,9 @@ export function outranks(a: Candidate, b: Candidate): boolean {
  * - with `preempt`, a backup that outranks the master becomes master after
  *   `preemptDelayMs` (the master yields on seeing it);
  * - a master that sees a master that outranks it yields at once (split
- *   brain healed at the first packet); the winner re-announces (`'reannounce'`).
+ *   brain healed at the first packet); the winner re-announces (`'reannounce'`),
+ *   as it does when a peer comes back from `dead` (it may have been master on
+ *   its side of a partition, and yielded before its first packet crossed).
  *
  * Ties are broken by node id: the higher id wins.
  */
@@ -124,7 +126,13 @@ export class Election extends EventEmitter {
   private readonly mastersSeen = new Set<number>();
   private preemptTimer: unknown;
   private preemptReady = false;
+  private readonly returned = new Set<number>();
   private readonly onLink = () => this.evaluate();
+  private readonly onPeer = (e: { nodeId: number; from: string; to: string }) => {
+    // A peer back from the dead may have been master on its side of a partition.
+    if (e.from === 'dead' && e.to === 'up') this.returned.add(e.nodeId);
+    this.evaluate();
+  };
 
   /** Validates the options; nothing runs before {@link start}. */
   constructor(
@@ -164,7 +172,7 @@ export class Election extends EventEmitter {
   async start(): Promise<void> {
     if (this.current !== 'init') throw new Error(`election already started (state ${this.current})`);
     for (const t of this.trackers) await t.start((s) => this.report(t.name, s));
-    this.link.on('peer', this.onLink);
+    this.link.on('peer', this.onPeer);
     this.link.on('message', this.onLink);
     this.publish();
     this.evaluate('started');
@@ -186,7 +194,7 @@ export class Election extends EventEmitter {
   /** Stops trackers and moves to `stopped` (peers learn it from the next heartbeat, sent at once). */
   stop(reason = 'stopped'): void {
     if (this.current === 'stopped') return;
-    this.link.off('peer', this.onLink);
+    this.link.off('peer', this.onPeer);
     this.link.off('message', this.onLink);
     for (const t of this.trackers) t.stop();
     this.cancelPreempt();
@@ -286,16 +294,22 @@ export class Election extends EventEmitter {
         this.go('backup', `node ${winner.nodeId} is master with priority ${winner.priority} (${this.describe(winner, me)})`);
         return;
       }
+      const again = new Set(this.returned);
+      this.returned.clear();
       for (const m of masters) {
         if (this.mastersSeen.has(m.nodeId)) continue;
         // Split brain healing: the other master yields; re-announce what this node holds.
         this.mastersSeen.add(m.nodeId);
-        this.link.sendNow();
-        this.emit('reannounce', { nodeId: m.nodeId, at: this.clock.now() } satisfies Reannounce);
+        again.add(m.nodeId);
       }
       for (const id of this.mastersSeen) if (!masters.some((m) => m.nodeId === id)) this.mastersSeen.delete(id);
+      for (const nodeId of again) {
+        this.link.sendNow();
+        this.emit('reannounce', { nodeId, at: this.clock.now() } satisfies Reannounce);
+      }
       return;
     }
+    this.returned.clear();
     // backup
     if (masters.length > 0) {
       const best = masters.reduce((a, b) => (outranks(a, b) ? a : b));

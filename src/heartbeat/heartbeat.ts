@@ -90,6 +90,8 @@ export interface HeartbeatMessage {
   generation: number;
   /** Sequence number. */
   sequence: number;
+  /** Id of the key that authenticated it. */
+  keyId: number;
   /** Whether this packet is the first of a new generation of a peer heard before (it restarted). */
   restarted: boolean;
   /** The sender's payload. */
@@ -423,7 +425,7 @@ export class Heartbeat extends EventEmitter {
       peer.deadTimer = setTimeout(() => this.change(peer, 'dead', 'dead-timeout'), this.timers.deadMs);
       if (peer.state !== 'up') this.change(peer, 'up', verdict.restarted ? 'restarted' : 'heartbeat');
     }
-    this.emit('message', { nodeId: p.nodeId, type: p.type, generation: p.generation, sequence: p.sequence, restarted: verdict.restarted, payload: p.payload } satisfies HeartbeatMessage);
+    this.emit('message', { nodeId: p.nodeId, keyId: p.keyId, type: p.type, generation: p.generation, sequence: p.sequence, restarted: verdict.restarted, payload: p.payload } satisfies HeartbeatMessage);
   }
 
   private clearTimers(peer: PeerRecord): void {

@@ -32,7 +32,9 @@ export interface VipOptions {
  * unsolicited NA (IPv6) sent with the host-setup module's `announce()` (the
  * first packet before `acquire` resolves, the rest in the background;
  * again every `refreshMs` if given, and on `reannounce`); address deleted on
- * release.
+ * release. Only a failure to add the address fails `acquire`: announcing is
+ * best effort there (the interface may be down during a partition), while
+ * `reannounce` rejects when it cannot announce.
  */
 export function vip(options: VipOptions): Resource {
   if (typeof options?.address !== 'string' || !options.address) throw new InvalidArgumentError('address', 'must be ADDR/PREFIX');
@@ -58,7 +60,9 @@ export function vip(options: VipOptions): Resource {
     async acquire() {
       addresses ??= Addresses.open(ns);
       await addresses.add(options.interface, options.address);
-      await burst();
+      // Announcing is best effort: the interface may be down (a partition),
+      // and the address must be held anyway. A failure shows in reannounce.
+      await burst().catch(() => undefined);
       if (a?.refreshMs) refresh = setInterval(() => void burst().catch(() => undefined), a.refreshMs);
     },
     async release() {

@@ -121,9 +121,15 @@ describe('Election', () => {
     w.link.peer(1, 'up', { state: 'master', priority: 100 });
     expect(w.election.state).toBe('master');
     expect(reannounced).toEqual([{ nodeId: 1, at: w.clock.t }]);
+    // The peer yielded before its first packet crossed: back from dead as backup, still re-announced.
+    w.link.peer(1, 'dead');
+    reannounced.length = 0;
+    w.link.peer(1, 'up', { state: 'backup', priority: 100 });
+    expect(reannounced).toEqual([{ nodeId: 1, at: w.clock.t }]);
+    reannounced.length = 0;
     w.link.peer(1, 'up', { state: 'backup', priority: 100 });
     w.link.peer(1, 'up', { state: 'master', priority: 100 }); // a second partition later
-    expect(reannounced).toHaveLength(2);
+    expect(reannounced).toHaveLength(1);
 
     const l = setup(1, [2], { priority: 100 });
     await l.election.start();

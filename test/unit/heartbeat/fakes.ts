@@ -24,8 +24,10 @@ export class FakeLink extends EventEmitter implements ElectionLink {
   /** A peer's heartbeat arrives: its liveness and what it advertises. */
   peer(id: number, state: PeerState, advert?: { state: ElectionState; priority: number; preempt?: boolean }): void {
     const p = this.list.get(id)!;
+    const from = p.state;
     p.state = state;
     if (advert) p.payload = encodeAdvert({ preempt: true, ...advert });
+    if (from !== state) this.emit('peer', { nodeId: id, from, to: state });
     this.emit('message', {});
   }
   get advertised() {

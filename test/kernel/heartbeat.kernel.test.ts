@@ -1,0 +1,270 @@
+// Heartbeat, election and failover with real packets: two directors and a
+// client (plus an attacker) in namespaces of their own on one bridge. Each
+// director is a separate node process (fixtures/heartbeat-node.mjs) run with
+// `ip netns exec`, reporting on stdout as JSON lines; the test awaits those
+// lines, never a fixed sleep. The directors talk by broadcast, so the
+// attacker's namespace hears (captures) their packets.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createNetns, run, type Netns } from './harness.js';
+
+const FIXTURE = 'test/kernel/fixtures/heartbeat-node.mjs';
+const VIP = '10.20.0.50';
+const PORT = 694;
+const INTERVAL = 100;
+const DEAD = 500;
+const KEYS = { 1: 'first shared key, 16+ bytes', 2: 'second shared key, 16+ bytes' };
+
+type Line = Record<string, unknown> & { event: string };
+
+/** A node process: its stdout lines, and a way to await one. */
+class Proc {
+  readonly lines: Line[] = [];
+  private waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
+  exited: Promise<void>;
+  constructor(readonly child: ChildProcess, readonly name: string) {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let l: Line;
+      try {
+        l = JSON.parse(text) as Line;
+      } catch {
+        return;
+      }
+      this.lines.push(l);
+      this.waiters = this.waiters.filter((w) => (w.pred(l) ? (w.resolve(l), false) : true));
+    });
+    child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d.toString()}`));
+    this.exited = new Promise((r) => child.on('exit', () => r()));
+  }
+  /** The first line from index `from` on matching `pred` (already seen or to come). */
+  wait(pred: (l: Line) => boolean, what: string, from = 0, timeoutMs = 20_000): Promise<Line> {
+    const seen = this.lines.slice(from).find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name}: timed out waiting for ${what}; last lines: ${JSON.stringify(this.lines.slice(-8))}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+  send(cmd: string): void {
+    this.child.stdin!.write(`${cmd}\n`);
+  }
+  async ask(cmd: string, event: string): Promise<Line> {
+    const from = this.lines.length;
+    this.send(cmd);
+    return this.wait((l) => l.event === event, event, from);
+  }
+  transitions(from = 0): Line[] {
+    return this.lines.slice(from).filter((l) => l.event === 'transition');
+  }
+}
+
+const isTo = (to: string) => (l: Line) => l.event === 'transition' && l.to === to;
+
+describe('heartbeat failover between two directors (real packets)', () => {
+  let lan: Netns, d1: Netns, d2: Netns, client: Netns, attacker: Netns;
+  let stateDir: string;
+  let p1: Proc, p2: Proc, evil: Proc;
+  const mac: Record<string, string> = {};
+
+  function config(id: 1 | 2, priority: number) {
+    return {
+      heartbeat: {
+        nodeId: id,
+        peers: [{ nodeId: id === 1 ? 2 : 1 }],
+        broadcast: { interface: 'eth0' },
+        port: PORT,
+        stateFile: join(stateDir, `node${id}.gen`),
+        keys: KEYS,
+        activeKey: 1,
+        intervalMs: INTERVAL,
+        warnMs: 300,
+        deadMs: DEAD,
+        initDeadMs: 3000,
+      },
+      election: { priority, preempt: true, preemptDelayMs: 300 },
+      vip: { address: `${VIP}/24`, interface: 'eth0', announce: { count: 3, intervalMs: 100 } },
+      ipvs: {
+        services: [{ protocol: 'tcp', address: VIP, port: 80, scheduler: 'rr', destinations: [{ address: `10.20.0.${id}`, port: 8080, forward: 'masq' }] }],
+      },
+    };
+  }
+
+  function start(ns: Netns, name: string, cfg: object): Proc {
+    return new Proc(ns.spawn('node', [FIXTURE, JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'pipe'] }), name);
+  }
+
+  /** Connects from the client namespace to ADDR:PORT and returns what the server says. */
+  const fetchFrom = (addr: string, port: number): string =>
+    client.exec('bash', ['-c', `exec 3<>/dev/tcp/${addr}/${port}; timeout 5 cat <&3`]).trim();
+
+  const hasVip = (ns: Netns) => ns.ip('-o', '-4', 'addr', 'show', 'dev', 'eth0').includes(`${VIP}/24`);
+
+  async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'hb-kernel-'));
+    lan = createNetns('hb-lan');
+    lan.ip('link', 'add', 'br0', 'type', 'bridge');
+    lan.ip('link', 'set', 'br0', 'up');
+    const hosts: [Netns, string][] = [];
+    d1 = createNetns('hb-d1');
+    d2 = createNetns('hb-d2');
+    client = createNetns('hb-client');
+    attacker = createNetns('hb-evil');
+    hosts.push([d1, '10.20.0.1'], [d2, '10.20.0.2'], [client, '10.20.0.100'], [attacker, '10.20.0.66']);
+    hosts.forEach(([ns, addr], i) => {
+      run('ip', ['link', 'add', `p${i}`, 'netns', lan.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+      lan.ip('link', 'set', `p${i}`, 'master', 'br0');
+      lan.ip('link', 'set', `p${i}`, 'up');
+      ns.ip('addr', 'add', `${addr}/24`, 'dev', 'eth0');
+      ns.ip('link', 'set', 'eth0', 'up');
+      mac[ns.name] = /link\/ether ([0-9a-f:]+)/.exec(ns.ip('link', 'show', 'eth0'))![1]!;
+    });
+    evil = start(attacker, 'attacker', { role: 'attacker', port: PORT });
+    p1 = start(d1, 'd1', config(1, 200));
+    await p1.wait((l) => l.event === 'ready', 'd1 ready');
+    p2 = start(d2, 'd2', config(2, 100));
+    await Promise.all([p2.wait((l) => l.event === 'ready', 'd2 ready'), evil.wait((l) => l.event === 'ready', 'attacker ready')]);
+  }, 120_000);
+
+  afterAll(() => {
+    for (const p of [p1, p2, evil]) p?.child.kill('SIGKILL');
+    for (const ns of [d1, d2, client, attacker, lan]) ns?.destroy();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('elects exactly one master; the VIP is there only, and a client reaches the service through it', async () => {
+    await p1.wait(isTo('master'), 'd1 master');
+    await p2.wait((l) => l.event === 'peer' && l.nodeId === 1 && l.to === 'up', 'd2 hears d1');
+    expect(p2.transitions().map((t) => t.to)).toEqual(['backup']);
+    expect(hasVip(d1)).toBe(true);
+    expect(hasVip(d2)).toBe(false);
+    expect(d1.ipvsadm('-Ln')).toContain(`TCP  ${VIP}:80 rr`);
+    expect(d2.ipvsadm('-Ln')).not.toContain(VIP);
+    // Through IPVS (VIP:80 -> 10.20.0.1:8080), answered by node 1.
+    expect(fetchFrom(VIP, 80)).toBe('1');
+    expect(client.ip('neigh', 'show', VIP), `MACs ${JSON.stringify(mac)}; d1 ${d1.ip('-br', 'link')}; d2 ${d2.ip('-br', 'link')}; ${JSON.stringify(p1.lines.filter((l) => l.event !== 'message'))}`).toContain(mac[d1.name]);
+  });
+
+  it('drops forged, modified, replayed and garbage packets from a third namespace, counts them, no transition', async () => {
+    const captured = (await evil.ask('captured', 'captured')).packets as string[];
+    const fromD1 = captured.filter((h) => Buffer.from(h, 'hex').readUInt32BE(12) === 1);
+    expect(fromD1.length).toBeGreaterThan(3);
+    const before = (await p2.ask('stats', 'stats')).dropped as Record<string, number>;
+    const t0 = p2.transitions().length;
+    // A packet signed with a wrong key (ours, well-formed otherwise).
+    const forged = Buffer.from(fromD1.at(-1)!, 'hex');
+    forged.writeUInt32BE(forged.readUInt32BE(20) + 1000, 20);
+    createHmac('sha256', 'not the key of this cluster').update(forged.subarray(0, forged.length - 32)).digest().copy(forged, forged.length - 32);
+    const flipped = Buffer.from(fromD1.at(-1)!, 'hex');
+    flipped[flipped.length - 40]! ^= 0x10;
+    for (const data of [forged, flipped, Buffer.alloc(2048, 0xab), Buffer.from('0badc0de', 'hex')]) {
+      await evil.ask(`send ${data.toString('hex')} 10.20.0.2 ${PORT}`, 'sent');
+    }
+    await evil.ask(`replay 0 ${captured.length} 10.20.0.2 ${PORT}`, 'sent');
+    const after = (await p2.ask('stats', 'stats')).dropped as Record<string, number>;
+    expect(after['bad-mac']! - before['bad-mac']!).toBe(2);
+    expect(after.oversized! - before.oversized!).toBe(1);
+    expect(after.truncated! - before.truncated!).toBe(1);
+    // Each captured packet of d1 was seen already: a replay within the 64-packet window, out of it beyond.
+    expect(after.replay! - before.replay! + after['out-of-window']! - before['out-of-window']!).toBe(fromD1.length);
+    expect(after.replay! - before.replay!).toBeGreaterThan(0);
+    expect(p2.transitions().length).toBe(t0);
+  });
+
+  it('SIGKILL of the master: the backup takes over within deadMs + one interval, its ARP moves the client, new connections succeed', async () => {
+    const captured = ((await evil.ask('captured', 'captured')).packets as string[]).length;
+    const from = p2.lines.length;
+    const killedAt = Date.now();
+    p1.child.kill('SIGKILL');
+    // While the master is dead, the attacker replays everything it captured of it.
+    const replaying = (async () => {
+      while (!p2.transitions(from).some((t) => t.to === 'master')) await evil.ask(`replay 0 ${captured} 10.20.0.2 ${PORT}`, 'sent');
+    })();
+    const t = await p2.wait(isTo('master'), 'd2 master', from);
+    await replaying;
+    const took = (t.at as number) - killedAt;
+    expect(took).toBeLessThanOrEqual(DEAD + INTERVAL);
+    expect(t.reason).toMatch(/no live master/);
+    await p1.exited;
+    await p2.wait((l) => l.event === 'resource' && String(l.name).startsWith('vip') && l.action === 'acquire', 'vip acquired', from);
+    expect(hasVip(d2)).toBe(true);
+    expect(p2.transitions(from).map((l) => l.to)).toEqual(['master']);
+    const stats = await p2.ask('stats', 'stats');
+    expect((stats.dropped as Record<string, number>).replay).toBeGreaterThan(0);
+    // The gratuitous ARP updated the client's entry to d2's MAC.
+    await until(() => client.ip('neigh', 'show', VIP).includes(mac[d2.name]!), 'client neighbour entry to move to d2');
+    expect(fetchFrom(VIP, 80)).toBe('2');
+  });
+
+  it('the old master restarts with a higher generation and, with preempt, takes back after preemptDelayMs; old-generation packets are refused', async () => {
+    const from2 = p2.lines.length;
+    p1 = start(d1, 'd1', config(1, 200));
+    const ready = await p1.wait((l) => l.event === 'ready', 'd1 ready again');
+    expect(ready.generation).toBe(2);
+    const up = await p2.wait((l) => l.event === 'peer' && l.nodeId === 1 && l.to === 'up', 'd2 hears d1 again', from2);
+    expect(up.generation).toBe(2);
+    const m = await p1.wait(isTo('master'), 'd1 master again');
+    expect(m.reason).toMatch(/preempting node 2/);
+    const back = await p2.wait(isTo('backup'), 'd2 yields', from2);
+    expect(back.reason).toMatch(/node 1 is master with priority 200/);
+    await until(() => hasVip(d1) && !hasVip(d2), 'VIP back on d1 only');
+    await until(() => client.ip('neigh', 'show', VIP).includes(mac[d1.name]!), 'client neighbour entry back to d1');
+    expect(fetchFrom(VIP, 80)).toBe('1');
+    // Packets of d1's first life (generation 1), captured then: stale now.
+    const before = (await p2.ask('stats', 'stats')).dropped as Record<string, number>;
+    const t0 = p2.transitions().length;
+    await evil.ask(`replay 0 20 10.20.0.2 ${PORT}`, 'sent');
+    const after = (await p2.ask('stats', 'stats')).dropped as Record<string, number>;
+    expect(after['stale-generation']! - before['stale-generation']!).toBeGreaterThan(0);
+    expect(p2.transitions().length).toBe(t0);
+  });
+
+  it('rotates the key on both nodes one after the other with no transition', async () => {
+    const t1 = p1.transitions().length, t2 = p2.transitions().length;
+    const start1 = p1.lines.length, start2 = p2.lines.length;
+    const from2 = p2.lines.length;
+    await p1.ask('key 2', 'key');
+    // d2 still signs with key 1 and accepts d1's packets under key 2.
+    await p2.wait((l) => l.event === 'message' && l.nodeId === 1 && l.keyId === 2, 'd2 accepting key 2', from2);
+    const from1 = p1.lines.length;
+    await p2.ask('key 2', 'key');
+    await p1.wait((l) => l.event === 'message' && l.nodeId === 2 && l.keyId === 2, 'd1 accepting key 2', from1);
+    expect(p1.transitions().length).toBe(t1);
+    expect(p2.transitions().length).toBe(t2);
+    for (const [p, start] of [[p1, start1], [p2, start2]] as const) {
+      const s = await p.ask('stats', 'stats');
+      expect((s.dropped as Record<string, number>)['unknown-key']).toBe(0);
+      expect(p.lines.slice(start).filter((l) => l.event === 'peer')).toEqual([]);
+    }
+  });
+
+  it('partition: both become master; on healing the loser yields within one interval and the winner re-announces', async () => {
+    const from1 = p1.lines.length, from2 = p2.lines.length;
+    d2.ip('link', 'set', 'eth0', 'down');
+    await p2.wait(isTo('master'), 'd2 master during the partition', from2);
+    expect(hasVip(d1)).toBe(true);
+    const healedAt = Date.now();
+    d2.ip('link', 'set', 'eth0', 'up');
+    const yielded = await p2.wait(isTo('backup'), 'd2 yields after healing', from2);
+    await p1.wait((l) => l.event === 'reannounce' && l.nodeId === 2, 'd1 re-announces', from1);
+    await p1.wait((l) => l.event === 'resource' && l.action === 'reannounce' && !l.error, 'd1 VIP re-announced', from1);
+    // The link needs a moment to come up (carrier) before the first packet passes; then one interval.
+    expect((yielded.at as number) - healedAt).toBeLessThanOrEqual(1000 + INTERVAL);
+    expect(p1.transitions(from1)).toEqual([]);
+    await until(() => hasVip(d1) && !hasVip(d2), 'VIP on d1 only');
+    await until(() => client.ip('neigh', 'show', VIP).includes(mac[d1.name]!), 'client neighbour entry on d1');
+    expect(fetchFrom(VIP, 80)).toBe('1');
+  });
+});
