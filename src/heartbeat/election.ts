@@ -23,9 +23,9 @@ export interface ElectionLink {
   /** Sends a heartbeat now. */
   sendNow(): void;
   /** Subscribes to `'peer'` and `'message'`. */
-  on(event: 'peer' | 'message', listener: (...args: never[]) => void): unknown;
+  on(event: 'peer' | 'message', listener: (...args: any[]) => void): unknown;
   /** Unsubscribes. */
-  off(event: 'peer' | 'message', listener: (...args: never[]) => void): unknown;
+  off(event: 'peer' | 'message', listener: (...args: any[]) => void): unknown;
 }
 
 /** Timer functions (tests pass a fake clock). */
