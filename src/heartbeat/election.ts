@@ -104,7 +104,8 @@ export function outranks(a: Candidate, b: Candidate): boolean {
  * Rules, applied at every peer change, advert, tracker change and timer:
  * - fault when any tracker (or {@link fault}) says so;
  * - a backup becomes master when no live peer is master, every peer has
- *   been heard from or declared dead, and it outranks every live backup;
+ *   been heard from (with its election started) or declared dead, and it
+ *   outranks every live backup;
  * - with `preempt`, a backup that outranks the master becomes master after
  *   `preemptDelayMs` (the master yields on seeing it);
  * - a master that sees a master that outranks it yields at once (split
@@ -336,7 +337,10 @@ export class Election extends EventEmitter {
       return;
     }
     this.cancelPreempt();
-    if (peers.some((p) => p.state === 'unknown')) return; // still within initDeadMs
+    // Still deciding: a peer not heard yet (within initDeadMs), or heard but
+    // without an election running (no advert yet, or init): wait for it.
+    const deciding = (p: PeerStatus) => p.state === 'unknown' || ((p.state === 'up' || p.state === 'late') && (decodeAdvert(p.payload)?.state ?? 'init') === 'init');
+    if (peers.some(deciding)) return;
     const better = live.find((c) => outranks(c, me));
     if (better) return;
     const dead = peers.filter((p) => p.state === 'dead').map((p) => p.nodeId);

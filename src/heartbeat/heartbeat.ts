@@ -94,6 +94,8 @@ export interface HeartbeatMessage {
   keyId: number;
   /** Whether this packet is the first of a new generation of a peer heard before (it restarted). */
   restarted: boolean;
+  /** False for a late packet (reordered behind a newer one): its payload did not replace the newer one's. */
+  newest: boolean;
   /** The sender's payload. */
   payload: Uint8Array;
 }
@@ -116,7 +118,7 @@ export interface PeerStatus {
   generation: number;
   /** Highest sequence accepted in that generation. */
   sequence: number;
-  /** Its last payload (empty before the first packet). */
+  /** Payload of its newest packet (empty before the first packet). */
   payload: Uint8Array;
   /** `Date.now()` of the last accepted packet (0: never). */
   lastSeen: number;
@@ -140,6 +142,8 @@ export interface HeartbeatStats {
 
 interface PeerRecord {
   spec: HeartbeatPeer;
+  /** Accepted packets so far: a timer that fired checks nothing arrived since. */
+  epoch: number;
   state: PeerState;
   window: ReplayWindow;
   payload: Uint8Array;
@@ -224,7 +228,7 @@ export class Heartbeat extends EventEmitter {
     this.gen = generation;
     this.payload = Uint8Array.from(options.payload ?? []);
     this.counters = { sent: 0, sendErrors: 0, received: 0, accepted: 0, own: 0, dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number> };
-    for (const p of options.peers) this.peerMap.set(p.nodeId, { spec: p, state: 'unknown', window: new ReplayWindow(), payload: new Uint8Array(0), lastSeen: 0 });
+    for (const p of options.peers) this.peerMap.set(p.nodeId, { spec: p, state: 'unknown', epoch: 0, window: new ReplayWindow(), payload: new Uint8Array(0), lastSeen: 0 });
   }
 
   /**
@@ -315,7 +319,7 @@ export class Heartbeat extends EventEmitter {
     this.socket.on('message', (msg, rinfo) => this.receive(msg, `${rinfo.address}:${rinfo.port}`));
     this.socket.on('error', (e) => this.emit('error', e));
     for (const [, peer] of this.peerMap) {
-      peer.deadTimer = setTimeout(() => this.change(peer, 'dead', 'init-dead'), this.timers.initDeadMs);
+      peer.deadTimer = this.timeout(peer, 'dead', 'init-dead', this.timers.initDeadMs);
     }
     this.send('heartbeat');
     this.sendTimer = setInterval(() => this.send('heartbeat'), this.timers.intervalMs);
@@ -412,20 +416,35 @@ export class Heartbeat extends EventEmitter {
     if (!verdict.ok) return this.drop(verdict.reason, from);
     // Accepted: from here on the state changes.
     peer.window.commit(p.generation, p.sequence);
+    peer.epoch++;
     this.counters.accepted++;
     peer.lastSeen = Date.now();
+    // A late (reordered) packet proves liveness, but must not overwrite what a newer one said.
+    if (verdict.newest) peer.payload = p.payload;
     if (p.type === 'goodbye') {
       this.clearTimers(peer);
-      peer.payload = p.payload;
       this.change(peer, 'dead', 'goodbye');
     } else {
-      peer.payload = p.payload;
       this.clearTimers(peer);
-      peer.warnTimer = setTimeout(() => this.change(peer, 'late', 'warn-timeout'), this.timers.warnMs);
-      peer.deadTimer = setTimeout(() => this.change(peer, 'dead', 'dead-timeout'), this.timers.deadMs);
+      peer.warnTimer = this.timeout(peer, 'late', 'warn-timeout', this.timers.warnMs);
+      peer.deadTimer = this.timeout(peer, 'dead', 'dead-timeout', this.timers.deadMs);
       if (peer.state !== 'up') this.change(peer, 'up', verdict.restarted ? 'restarted' : 'heartbeat');
     }
-    this.emit('message', { nodeId: p.nodeId, keyId: p.keyId, type: p.type, generation: p.generation, sequence: p.sequence, restarted: verdict.restarted, payload: p.payload } satisfies HeartbeatMessage);
+    this.emit('message', { nodeId: p.nodeId, keyId: p.keyId, type: p.type, generation: p.generation, sequence: p.sequence, restarted: verdict.restarted, newest: verdict.newest, payload: p.payload } satisfies HeartbeatMessage);
+  }
+
+  /**
+   * A silence timer. When it fires, the change waits for one `setImmediate`:
+   * after the event loop was blocked (a long synchronous call, a starved
+   * CPU), timers run before the datagrams waiting in the socket are read, and
+   * a peer that did send would be declared late or dead. The immediate runs
+   * after those reads; the change happens only if none was accepted.
+   */
+  private timeout(peer: PeerRecord, to: PeerState, reason: string, ms: number): NodeJS.Timeout {
+    const epoch = peer.epoch;
+    return setTimeout(() => setImmediate(() => {
+      if (peer.epoch === epoch) this.change(peer, to, reason);
+    }), ms);
   }
 
   private clearTimers(peer: PeerRecord): void {

@@ -11,7 +11,10 @@ export const REPLAY_WINDOW = 64;
 const FULL = (1n << BigInt(REPLAY_WINDOW)) - 1n;
 
 /** What a peer's replay state says about a packet: accept, or drop and why. */
-export type ReplayVerdict = { ok: true; restarted: boolean } | { ok: false; reason: Extract<DropReason, 'stale-generation' | 'replay' | 'out-of-window'> };
+export type ReplayVerdict =
+  /** `newest`: later than every packet accepted so far (a late, reordered packet is accepted but not newest). */
+  | { ok: true; restarted: boolean; newest: boolean }
+  | { ok: false; reason: Extract<DropReason, 'stale-generation' | 'replay' | 'out-of-window'> };
 
 /**
  * Replay state of one peer. {@link check} is pure; only {@link commit}
@@ -28,12 +31,12 @@ export class ReplayWindow {
   /** Says whether a packet with this generation and sequence may be accepted. */
   check(generation: number, sequence: number): ReplayVerdict {
     if (generation < this.generation) return { ok: false, reason: 'stale-generation' };
-    if (generation > this.generation) return { ok: true, restarted: this.generation !== 0 };
-    if (sequence > this.highest) return { ok: true, restarted: false };
+    if (generation > this.generation) return { ok: true, restarted: this.generation !== 0, newest: true };
+    if (sequence > this.highest) return { ok: true, restarted: false, newest: true };
     const behind = this.highest - sequence;
     if (behind >= REPLAY_WINDOW) return { ok: false, reason: 'out-of-window' };
     if ((this.bits >> BigInt(behind)) & 1n) return { ok: false, reason: 'replay' };
-    return { ok: true, restarted: false };
+    return { ok: true, restarted: false, newest: false };
   }
 
   /** Records an accepted packet (call only after {@link check} said ok). */

@@ -60,6 +60,14 @@ describe('Election', () => {
     b.link.peer(1, 'dead');
     expect(b.path()).toBe('backup master');
     expect(b.seen[1]!.reason).toMatch(/no live master \(dead: node 1\)/);
+    // A live peer whose election has not started (no advert, or init) is waited for.
+    const early = setup(2, [1]);
+    await early.election.start();
+    early.link.peer(1, 'up');
+    early.link.peer(1, 'up', { state: 'init', priority: 100 });
+    expect(early.election.state).toBe('backup');
+    early.link.peer(1, 'up', { state: 'backup', priority: 50 });
+    expect(early.election.state).toBe('master');
     const alone = setup(2, [1]);
     await alone.election.start();
     alone.link.peer(1, 'dead');

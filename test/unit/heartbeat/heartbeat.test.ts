@@ -186,4 +186,20 @@ describe('Heartbeat', () => {
     expect(events).toEqual([]);
     expect(b.stats().dropped['unknown-key'] + b.stats().dropped['bad-mac']).toBe(0);
   });
+
+  it('a late, reordered packet keeps the peer alive but does not overwrite the newer payload', async () => {
+    const { socket } = await spy();
+    const b = await node(2, { peers: [{ nodeId: 1, address: '127.0.0.1', port: PSPY }], deadMs: 5000, warnMs: 4000, initDeadMs: 5000 });
+    const pkt = (sequence: number, byte: number) => encodePacket({ type: 'heartbeat', keyId: 1, cluster: 1, nodeId: 1, generation: 7, sequence, payload: Uint8Array.of(byte) }, Buffer.from(KEYS[1]));
+    const got: { sequence: number; newest: boolean }[] = [];
+    b.on('message', (m: { sequence: number; newest: boolean }) => got.push({ sequence: m.sequence, newest: m.newest }));
+    // 8 first (everything before a generation's first packet counts as seen), then 10, then the late 9.
+    for (const [seq, byte] of [[8, 0x11], [10, 0xaa], [9, 0xbb]] as const) {
+      const arrived = once(b, 'message');
+      await sendTo(socket, pkt(seq, byte), P2);
+      await arrived;
+    }
+    expect(got).toEqual([{ sequence: 8, newest: true }, { sequence: 10, newest: true }, { sequence: 9, newest: false }]);
+    expect([...b.peers()[0]!.payload]).toEqual([0xaa]);
+  });
 });

@@ -104,14 +104,14 @@ describe('wire format', () => {
 describe('ReplayWindow', () => {
   it('accepts increasing sequences, refuses duplicates and old ones, without state change on refusal', () => {
     const w = new ReplayWindow();
-    expect(w.check(5, 10)).toEqual({ ok: true, restarted: false });
+    expect(w.check(5, 10)).toEqual({ ok: true, restarted: false, newest: true });
     w.commit(5, 10);
     expect(w.check(5, 10)).toEqual({ ok: false, reason: 'replay' });
     expect(w.check(5, 9)).toEqual({ ok: false, reason: 'replay' }); // before the first seen: refused
-    expect(w.check(5, 11)).toEqual({ ok: true, restarted: false });
+    expect(w.check(5, 11)).toEqual({ ok: true, restarted: false, newest: true });
     w.commit(5, 12);
-    // 11 missing (reordered) is still accepted once.
-    expect(w.check(5, 11).ok).toBe(true);
+    // 11 missing (reordered) is still accepted once, as not the newest.
+    expect(w.check(5, 11)).toEqual({ ok: true, restarted: false, newest: false });
     w.commit(5, 11);
     expect(w.check(5, 11)).toEqual({ ok: false, reason: 'replay' });
     w.commit(5, 12 + REPLAY_WINDOW + 5);
@@ -120,7 +120,7 @@ describe('ReplayWindow', () => {
     expect(w.check(4, 1000)).toEqual({ ok: false, reason: 'stale-generation' });
     expect({ ...w }).toEqual(snapshot);
     // A new generation (peer restart) resets the window.
-    expect(w.check(6, 1)).toEqual({ ok: true, restarted: true });
+    expect(w.check(6, 1)).toEqual({ ok: true, restarted: true, newest: true });
     w.commit(6, 1);
     expect(w.check(5, 99999)).toEqual({ ok: false, reason: 'stale-generation' });
   });
