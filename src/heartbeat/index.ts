@@ -39,6 +39,6 @@ export {
 } from './heartbeat.js';
 export { ADVERT_LENGTH, ADVERT_VERSION, ELECTION_STATES, decodeAdvert, encodeAdvert, type Advert, type ElectionState } from './advert.js';
 export { Election, outranks, type Candidate, type ElectionClock, type ElectionLink, type ElectionOptions, type Reannounce, type Transition } from './election.js';
-export { LinkTracker, SignalTracker, type LinkTrackerOptions, type Tracker, type TrackerState } from './trackers.js';
+export { LinkTracker, PingTracker, SignalTracker, tcpProbe, type LinkTrackerOptions, type PingTrackerOptions, type Tracker, type TrackerState } from './trackers.js';
 export { Failover, type FailoverOptions, type Resource, type ResourceEvent } from './failover.js';
 export { hook, ipvsTable, syncDaemon, vip, type IpvsTableOptions, type SyncDaemonOptions, type VipOptions } from './resources.js';

@@ -3,6 +3,7 @@
  * (keepalived's track_interface / track_script, heartbeat's ipfail).
  * @module
  */
+import { connect, isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { Addresses } from '../system/addresses.js';
 
@@ -136,5 +137,109 @@ export class LinkTracker implements Tracker {
     this.timer = undefined;
     this.addresses?.close();
     this.addresses = undefined;
+  }
+}
+
+/** Options of {@link PingTracker}. */
+export interface PingTrackerOptions {
+  /** The ping nodes: addresses (IPv4 or IPv6), probed on `port`. */
+  nodes: string[];
+  /** TCP port probed (default 7). Any answer, even a refusal, counts as reachable. */
+  port?: number;
+  /** Weight added per reachable node (default 10). */
+  weight?: number;
+  /** Force fault when no node is reachable (default false). */
+  faultWhenNone?: boolean;
+  /** Time between rounds (default 1000 ms). */
+  intervalMs?: number;
+  /** Time a probe may take (default: intervalMs). */
+  timeoutMs?: number;
+  /** The probe (tests pass a fake): resolves true when the node answered. Default: a TCP connection attempt. */
+  probe?: (address: string, port: number, timeoutMs: number) => Promise<boolean>;
+}
+
+/**
+ * Whether `address` answers a TCP connection attempt on `port` within
+ * `timeoutMs`: a SYN-ACK (connected) or a RST (ECONNREFUSED) both prove the
+ * node reachable, as an ICMP echo reply would, without a raw socket. A
+ * timeout or an ICMP error (EHOSTUNREACH, ENETUNREACH) means unreachable.
+ */
+export function tcpProbe(address: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Heartbeat's ping nodes with ipfail: every round, each node is probed and
+ * the weight is `weight × reachable nodes`, so that of two directors the one
+ * that reaches fewer ping nodes has the lower priority and yields (with
+ * `preempt`). Optionally, reaching none forces fault.
+ */
+export class PingTracker implements Tracker {
+  /** `ping:<nodes>`. */
+  readonly name: string;
+  private timer?: NodeJS.Timeout;
+  private last?: string;
+  private readonly port: number;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+  private readonly probe: NonNullable<PingTrackerOptions['probe']>;
+
+  /** Validates the options. */
+  constructor(private readonly options: PingTrackerOptions) {
+    if (!Array.isArray(options?.nodes) || options.nodes.length === 0) throw new InvalidArgumentError('nodes', 'must list at least one ping node');
+    options.nodes.forEach((n, i) => {
+      if (!isIP(n)) throw new InvalidArgumentError(`nodes[${i}]`, `must be an IP address, got ${String(n)}`);
+    });
+    this.port = options.port ?? 7;
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) throw new InvalidArgumentError('port', 'must be an integer 1..65535');
+    if (options.weight !== undefined && (!Number.isInteger(options.weight) || Math.abs(options.weight) > 253)) throw new InvalidArgumentError('weight', 'must be an integer -253..253');
+    this.intervalMs = options.intervalMs ?? 1000;
+    if (!Number.isInteger(this.intervalMs) || this.intervalMs < 10) throw new InvalidArgumentError('intervalMs', 'must be an integer >= 10');
+    this.timeoutMs = options.timeoutMs ?? this.intervalMs;
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) throw new InvalidArgumentError('timeoutMs', 'must be a positive integer');
+    this.probe = options.probe ?? tcpProbe;
+    this.name = `ping:${options.nodes.join(',')}`;
+  }
+
+  private async round(): Promise<TrackerState> {
+    const ok = await Promise.all(this.options.nodes.map((n) => this.probe(n, this.port, this.timeoutMs).catch(() => false)));
+    const reachable = ok.filter(Boolean).length;
+    const reason = `${reachable} of ${ok.length} ping nodes reachable${reachable < ok.length ? ` (lost ${this.options.nodes.filter((_, i) => !ok[i]).join(', ')})` : ''}`;
+    if (reachable === 0 && this.options.faultWhenNone) return { fault: true, reason };
+    return { weight: (this.options.weight ?? 10) * reachable, fault: false, reason };
+  }
+
+  /** Probes once, reports, then probes every intervalMs, reporting changes. */
+  async start(report: (s: TrackerState) => void): Promise<void> {
+    const first = await this.round();
+    this.last = JSON.stringify(first);
+    report(first);
+    const again = async () => {
+      const s = await this.round();
+      if (this.timer === undefined) return;
+      const key = JSON.stringify(s);
+      if (key !== this.last) {
+        this.last = key;
+        report(s);
+      }
+      this.timer = setTimeout(again, this.intervalMs);
+    };
+    this.timer = setTimeout(again, this.intervalMs);
+  }
+
+  /** Stops probing. */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Election, outranks, type Transition } from '../../../src/heartbeat/election.js';
 import { FakeClock, FakeLink } from './fakes.js';
-import { LinkTracker, SignalTracker } from '../../../src/heartbeat/trackers.js';
+import { LinkTracker, PingTracker, SignalTracker, tcpProbe } from '../../../src/heartbeat/trackers.js';
 
 function setup(nodeId: number, peers: number[], options: Partial<ConstructorParameters<typeof Election>[1]> = {}) {
   const link = new FakeLink(nodeId, peers);
@@ -218,5 +218,34 @@ describe('Election', () => {
     await consumer;
     const pairs = ['init>backup', 'backup>master', 'master>backup', 'backup>fault', 'fault>backup', 'backup>stopped'];
     expect(handled).toEqual(pairs.flatMap((p) => [`start ${p}`, `end ${p}`]));
+  });
+
+  it('PingTracker (ipfail): the node reaching fewer ping nodes gets the lower priority and yields', async () => {
+    const reachable = new Set(['10.0.0.1', '10.0.0.2']);
+    const ping = new PingTracker({ nodes: ['10.0.0.1', '10.0.0.2'], weight: 10, intervalMs: 10, probe: async (a) => reachable.has(a) });
+    const n = setup(2, [1], { priority: 100, trackers: [ping] });
+    await n.election.start();
+    expect(n.election.priority).toBe(120);
+    n.link.peer(1, 'up', { state: 'master', priority: 115 });
+    expect(n.election.state).toBe('master'); // preempts: 120 > 115
+    reachable.delete('10.0.0.2');
+    while (n.election.priority !== 110) await new Promise((r) => setTimeout(r, 5));
+    expect(n.link.advertised?.priority).toBe(110);
+    // The peer, now better, takes over; this node yields on its advert.
+    n.link.peer(1, 'up', { state: 'master', priority: 115 });
+    expect(n.election.state).toBe('backup');
+    expect(n.seen.find((t) => t.to === 'backup' && t.from === 'master')?.reason).toMatch(/node 1 is master with priority 115/);
+    n.election.stop();
+    expect(() => new PingTracker({ nodes: ['not-an-ip'] })).toThrow(/nodes\[0\]/);
+    const none = new PingTracker({ nodes: ['10.0.0.9'], faultWhenNone: true, probe: async () => false });
+    const f = setup(2, [1], { priority: 100, trackers: [none] });
+    await f.election.start();
+    expect(f.seen.at(-1)).toMatchObject({ to: 'fault', reason: 'tracker ping:10.0.0.9: 0 of 1 ping nodes reachable (lost 10.0.0.9)' });
+    f.election.stop();
+  });
+
+  it('tcpProbe: a refused connection proves the node reachable (loopback)', async () => {
+    // Port 1 on loopback: nothing listens, the kernel answers with a RST.
+    expect(await tcpProbe('127.0.0.1', 1, 1000)).toBe(true);
   });
 });
