@@ -167,12 +167,16 @@ export interface PingTrackerOptions {
 export function tcpProbe(address: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: address, port });
+    let settled = false;
     const done = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(ok);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
+    // Confirmed after pending I/O is read: a blocked event loop must not turn an answer into a timeout.
+    const timer = setTimeout(() => setImmediate(() => done(false)), timeoutMs);
     socket.once('connect', () => done(true));
     socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
   });

@@ -93,6 +93,8 @@ describe('heartbeat failover between two directors (real packets)', () => {
         initDeadMs: 3000,
       },
       election: { priority, preempt: true, preemptDelayMs: 300 },
+      // ipfail: +100 while the client (port 7: answered by a RST) is reachable.
+      ping: { nodes: ['10.20.0.100'], weight: 100, intervalMs: 500, timeoutMs: 2000 },
       vip: { address: `${VIP}/24`, interface: 'eth0', announce: { count: 3, intervalMs: 100 } },
       sync: { interface: 'eth0', syncId: 7 },
       ipvs: {
@@ -167,7 +169,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
     rs.exec('sysctl', ['-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
     echo = start(rs, 'rs', { role: 'echo', port: 81 });
     evil = start(attacker, 'attacker', { role: 'attacker', port: PORT });
-    p1 = start(d1, 'd1', config(1, 200));
+    p1 = start(d1, 'd1', config(1, 150));
     await p1.wait((l) => l.event === 'ready', 'd1 ready');
     p2 = start(d2, 'd2', config(2, 100));
     await Promise.all([p2.wait((l) => l.event === 'ready', 'd2 ready'), evil.wait((l) => l.event === 'ready', 'attacker ready'), echo.wait((l) => l.event === 'ready', 'rs ready')]);
@@ -262,7 +264,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
 
   it('the old master restarts with a higher generation and, with preempt, takes back after preemptDelayMs; old-generation packets are refused', async () => {
     const from2 = p2.lines.length;
-    p1 = start(d1, 'd1', config(1, 200));
+    p1 = start(d1, 'd1', config(1, 150));
     const ready = await p1.wait((l) => l.event === 'ready', 'd1 ready again');
     expect(ready.generation).toBe(2);
     const up = await p2.wait((l) => l.event === 'peer' && l.nodeId === 1 && l.to === 'up', 'd2 hears d1 again', from2);
@@ -270,7 +272,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
     const m = await p1.wait(isTo('master'), 'd1 master again');
     expect(m.reason).toMatch(/preempting node 2/);
     const back = await p2.wait(isTo('backup'), 'd2 yields', from2);
-    expect(back.reason).toMatch(/node 1 is master with priority 200/);
+    expect(back.reason).toMatch(/node 1 is master with priority 250/);
     await until(() => hasVip(d1) && !hasVip(d2), 'VIP back on d1 only');
     await until(() => client.ip('neigh', 'show', VIP).includes(mac[d1.name]!), 'client neighbour entry back to d1');
     expect(fetchFrom(VIP, 80)).toBe('1');
@@ -317,7 +319,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
     const healedAt = Date.now();
     d2.exec('tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
     const yielded = await p2.wait(isTo('backup'), 'd2 yields after healing', from2);
-    expect(yielded.reason).toMatch(/node 1 is master with priority 200/);
+    expect(yielded.reason).toMatch(/node 1 is master with priority 250/);
     await p1.wait((l) => l.event === 'reannounce' && l.nodeId === 2, 'd1 re-announces', from1);
     await p1.wait((l) => l.event === 'resource' && l.action === 'reannounce' && !l.error, 'd1 VIP re-announced', from1);
     const healMs = (yielded.at as number) - healedAt;
@@ -328,5 +330,20 @@ describe('heartbeat failover between two directors (real packets)', () => {
     await until(() => hasVip(d1) && !hasVip(d2), 'VIP on d1 only');
     await until(() => client.ip('neigh', 'show', VIP).includes(mac[d1.name]!), 'client neighbour entry on d1');
     expect(fetchFrom(VIP, 80)).toBe('1');
+  });
+
+  it('ping node (ipfail): the director that loses its path to the ping node yields to the one that has it, and takes back when it returns', async () => {
+    const from1 = p1.lines.length, from2 = p2.lines.length;
+    // The client stops answering d1 (its replies to d1 are blackholed): d1 reaches 0 of 1 ping nodes.
+    client.ip('route', 'add', 'blackhole', '10.20.0.1/32');
+    const m2 = await p2.wait(isTo('master'), 'd2 preempts', from2);
+    expect(m2.reason).toMatch(/preempting node 1 \(priority 200 > 150\)/);
+    const b1 = await p1.wait(isTo('backup'), 'd1 yields', from1);
+    expect(b1.reason).toMatch(/node 2 is master with priority 200/);
+    await until(() => hasVip(d2) && !hasVip(d1), 'VIP on d2 only');
+    client.ip('route', 'del', 'blackhole', '10.20.0.1/32');
+    const back = await p1.wait(isTo('master'), 'd1 takes back', p1.lines.indexOf(b1));
+    expect(back.reason).toMatch(/preempting node 2 \(priority 250 > 200\)/);
+    await until(() => hasVip(d1) && !hasVip(d2), 'VIP back on d1 only');
   });
 });
