@@ -47,11 +47,19 @@ export interface ResourceEvent {
 export interface FailoverOptions {
   /** Resources, in start order. */
   resources: Resource[];
+  /**
+   * On the first transition, when it is not to master, `release()` every
+   * resource (reverse order) in case an earlier run died holding it (a VIP
+   * left on the interface after a crash). Failures are reported as
+   * `'resource'` events only. Default true.
+   */
+  cleanStart?: boolean;
 }
 
 /**
  * Runs resources as an election's role changes. Transitions are handled
- * strictly one after the other. A resource that fails to acquire (or to go
+ * strictly one after the other. The first transition, unless to master,
+ * first releases everything (see {@link FailoverOptions.cleanStart}). A resource that fails to acquire (or to go
  * to standby) makes the node release what it had started (reverse order) and
  * puts the election in `fault` (`election.fault('resource NAME: ...')`);
  * `retry()` clears that fault. Failures to release are reported as
@@ -65,6 +73,7 @@ export class Failover extends EventEmitter {
   private readonly loop: Promise<void>;
   private chain: Promise<void> = Promise.resolve();
   private readonly onReannounce = (r: Reannounce) => void this.reannounce(r);
+  private readonly cleanStart: boolean;
 
   /** Validates the resources and starts following `election` (start the election after this). */
   constructor(
@@ -80,6 +89,7 @@ export class Failover extends EventEmitter {
       names.add(r.name);
     });
     this.resources = [...options.resources];
+    this.cleanStart = options.cleanStart ?? true;
     const it = election.transitions();
     election.on('reannounce', this.onReannounce);
     this.loop = (async () => {
@@ -151,6 +161,13 @@ export class Failover extends EventEmitter {
 
   private async handle(t: Transition): Promise<void> {
     const touched = new Set<Resource>();
+    if (t.from === 'init' && t.to !== 'master' && this.cleanStart) {
+      for (const r of [...this.resources].reverse()) {
+        if (!r.release) continue;
+        touched.add(r);
+        await this.run(r, 'release', t);
+      }
+    }
     if (t.from === 'master' || this.held.length) await this.releaseAll(this.held, 'release', t, touched);
     if (t.from === 'backup' || this.standing.length) await this.releaseAll(this.standing, 'leaveStandby', t, touched);
     if (t.to === 'master') await this.takeAll(this.held, 'acquire', t, touched);

@@ -142,7 +142,7 @@ export function syncDaemon(options: SyncDaemonOptions): Resource {
         // A daemon of that state left by an earlier run would make the start fail with EEXIST.
         if ((await ipvs.listDaemons()).some((d) => d.state === state)) await ipvs.stopDaemon(state);
         await ipvs.startDaemon({ ...spec, state });
-      } else {
+      } else if ((await ipvs.listDaemons()).some((d) => d.state === state)) {
         await ipvs.stopDaemon(state);
       }
     } finally {

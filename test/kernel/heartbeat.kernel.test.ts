@@ -77,7 +77,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
   let p1: Proc, p2: Proc, evil: Proc, echo: Proc;
   const mac: Record<string, string> = {};
 
-  function config(id: 1 | 2, priority: number) {
+  function config(id: 1 | 2, priority: number, preempt = true) {
     return {
       heartbeat: {
         nodeId: id,
@@ -92,7 +92,7 @@ describe('heartbeat failover between two directors (real packets)', () => {
         deadMs: DEAD,
         initDeadMs: 3000,
       },
-      election: { priority, preempt: true, preemptDelayMs: 300 },
+      election: { priority, preempt, preemptDelayMs: 300 },
       // ipfail: +100 while the client (port 7: answered by a RST) is reachable.
       ping: { nodes: ['10.20.0.100'], weight: 100, intervalMs: 500, timeoutMs: 2000 },
       vip: { address: `${VIP}/24`, interface: 'eth0', announce: { count: 3, intervalMs: 100 } },
@@ -345,5 +345,22 @@ describe('heartbeat failover between two directors (real packets)', () => {
     const back = await p1.wait(isTo('master'), 'd1 takes back', p1.lines.indexOf(b1));
     expect(back.reason).toMatch(/preempting node 2 \(priority 250 > 200\)/);
     await until(() => hasVip(d1) && !hasVip(d2), 'VIP back on d1 only');
+  });
+
+  it('without preempt (auto_failback off), the restarted higher-priority director stays backup', async () => {
+    const from2 = p2.lines.length;
+    p1.child.kill('SIGKILL');
+    await p2.wait(isTo('master'), 'd2 takes over', from2);
+    await p1.exited;
+    p1 = start(d1, 'd1', config(1, 150, false));
+    const ready = await p1.wait((l) => l.event === 'ready', 'd1 ready (no preempt)');
+    expect(ready.generation).toBe(3);
+    const backup = await p1.wait(isTo('backup'), 'd1 backup');
+    // Well past preemptDelayMs: 10 heartbeats of d2 as master, and d1 has not moved.
+    const i = p1.lines.indexOf(backup);
+    let seen = 0;
+    await p1.wait((l) => l.event === 'message' && l.nodeId === 2 && ++seen >= 10, '10 heartbeats from d2', i);
+    expect(p1.transitions().map((t) => t.to)).toEqual(['backup']);
+    expect(hasVip(d2) && !hasVip(d1)).toBe(true);
   });
 });
