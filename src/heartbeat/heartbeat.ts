@@ -130,6 +130,8 @@ export interface HeartbeatStats {
   sent: number;
   /** Send errors (the link keeps going). */
   sendErrors: number;
+  /** Socket errors (emitted as `'error'` when someone listens). */
+  socketErrors: number;
   /** Datagrams received, all of them. */
   received: number;
   /** Packets accepted. */
@@ -178,7 +180,8 @@ function broadcastOf(address: string, netmask: string): string {
 /**
  * One node's end of the heartbeat link. Emits, in order:
  * `'peer'` ({@link PeerEvent}), `'message'` ({@link HeartbeatMessage}),
- * `'drop'` ({@link HeartbeatDrop}), `'error'` (socket errors only).
+ * `'drop'` ({@link HeartbeatDrop}), `'error'` (socket errors, only if listened
+ * to: without a listener they are counted in `stats().socketErrors`).
  *
  * It runs in the network namespace of its process: Node's `dgram` sockets
  * cannot be opened in another namespace, so to run a node elsewhere, start
@@ -227,7 +230,7 @@ export class Heartbeat extends EventEmitter {
     this.active = options.activeKey;
     this.gen = generation;
     this.payload = Uint8Array.from(options.payload ?? []);
-    this.counters = { sent: 0, sendErrors: 0, received: 0, accepted: 0, own: 0, dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number> };
+    this.counters = { sent: 0, sendErrors: 0, socketErrors: 0, received: 0, accepted: 0, own: 0, dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number> };
     for (const p of options.peers) this.peerMap.set(p.nodeId, { spec: p, state: 'unknown', epoch: 0, window: new ReplayWindow(), payload: new Uint8Array(0), lastSeen: 0 });
   }
 
@@ -317,7 +320,11 @@ export class Heartbeat extends EventEmitter {
 
   private start(): void {
     this.socket.on('message', (msg, rinfo) => this.receive(msg, `${rinfo.address}:${rinfo.port}`));
-    this.socket.on('error', (e) => this.emit('error', e));
+    // Without an 'error' listener an EventEmitter would throw: count instead.
+    this.socket.on('error', (e) => {
+      this.counters.socketErrors++;
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
     for (const [, peer] of this.peerMap) {
       peer.deadTimer = this.timeout(peer, 'dead', 'init-dead', this.timers.initDeadMs);
     }
