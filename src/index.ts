@@ -68,3 +68,6 @@ export { formatOperation, formatPlanDiff } from './cli/plan-diff.js';
 export * from './schedulers/index.js';
 export * from './persistence/index.js';
 // ---- end schedulers and persistence ----
+// --- heartbeat and failover (src/heartbeat, docs/heartbeat.md) ---
+export * from './heartbeat/index.js';
+// --- end heartbeat and failover ---

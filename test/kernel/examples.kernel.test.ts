@@ -48,4 +48,17 @@ describe('examples', () => {
     expect(out).toContain('-A -t 10.20.0.100:80 -s wlc\n-a -t 10.20.0.100:80 -r 10.20.1.11:80 -m -w 1\n');
     expect(out).toContain('after revert: {"ok":false,"problems":["net.ipv4.ip_forward is 0, should be 1","10.20.0.100/32 is not on eth0"]}');
   });
+
+  it('ha-pair: the higher priority node holds the VIP, the other takes it over when it leaves, transitions in order', () => {
+    const out = example('ha-pair');
+    const lines = out.trim().split('\n');
+    expect(lines).toContain('node 1: backup -> master (no master; outranks node 2)');
+    expect(lines).toContain('node 2: init -> backup (started)');
+    expect(lines.filter((l) => l.startsWith('VIP on:'))).toEqual(['VIP on: lb1', 'VIP on: lb2']);
+    const at = (l: string) => lines.indexOf(l);
+    expect(at('node 1: master -> stopped (stopped)')).toBeGreaterThan(at('VIP on: lb1'));
+    // Node 1 says "stopped" in a last heartbeat, then goodbye: either one makes node 2 master.
+    expect(lines.some((l) => /^node 2: backup -> master \(no live master/.test(l))).toBe(true);
+    expect(at('node 2: master -> stopped (stopped)')).toBe(lines.length - 1);
+  });
 });
