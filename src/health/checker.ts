@@ -473,20 +473,20 @@ export class HealthChecker extends EventEmitter {
       if (want !== null && want > 0) serving += want;
     }
     this.serviceWeight = serving;
-    if (this.sorry && !unknown) {
-      const active = serving === 0;
-      reconcile(this.sorry.name, this.sorry, active ? (this.sorry.weight ?? 1) : null);
-      if (active !== this.sorryActive) {
-        this.sorryActive = active;
-        this.emitEvent({ type: 'sorry', active });
-      }
-    }
     if (this.options.quorum && !unknown) {
       const met = quorumMet(this.quorum, serving, this.options.quorum.minWeight, this.options.quorum.hysteresis ?? 0);
       const first = this.quorum === undefined;
       if (met !== this.quorum) {
         this.quorum = met;
         if (!first || !met) this.emitEvent({ type: 'quorum', met, weight: serving });
+      }
+    }
+    if (this.sorry && !unknown) {
+      const active = serving === 0;
+      reconcile(this.sorry.name, this.sorry, active ? (this.sorry.weight ?? 1) : null);
+      if (active !== this.sorryActive) {
+        this.sorryActive = active;
+        this.emitEvent({ type: 'sorry', active });
       }
     }
     if (ops.length > 0) {
