@@ -10,6 +10,7 @@
  * @module
  */
 import dgram from 'node:dgram';
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { addressFamily, addressToBytes } from '../ipvs/address.js';
 import { openSocket, openSocketFd, type NativeSocket } from '../netlink/binding.js';
@@ -37,7 +38,13 @@ export function connectTcp(address: string, port: number, place: SocketPlace): n
   if (place.netns === undefined) return net.connect(opts);
   const v6 = addressFamily(address) === 'ipv6';
   const fd = openSocketFd(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0, { netns: place.netns });
-  const socket = new net.Socket({ fd, readable: true, writable: true });
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ fd, readable: true, writable: true });
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
   return socket.connect(opts);
 }
 
