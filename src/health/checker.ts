@@ -76,7 +76,8 @@ function nonNegative(v: number | undefined, field: string, fallback: number): nu
  * results, and sets the kernel's weights (quiesce or remove, slow start, sorry
  * server, quorum). Adopts what is already in the kernel on start, and puts the
  * table back when someone else changes it. Events come in order, typed, as
- * `'event'` (and under each event's own type) or from {@link events}.
+ * `'event'` (and under each event's own type; `'error'` only when someone
+ * listens to it, so a failed sync never throws) or from {@link events}.
  * @example
  * ```ts
  * const ipvs = await Ipvs.open();
@@ -174,7 +175,9 @@ export class HealthChecker extends EventEmitter {
   }
 
   private emitEvent(e: HealthEvent): void {
-    this.emit(e.type, e);
+    // An EventEmitter throws on an 'error' nobody listens to; an error here is
+    // already reported as an 'event' and must not break the sync loop.
+    if (e.type !== 'error' || this.listenerCount('error') > 0) this.emit(e.type, e);
     this.emit('event', e);
     for (const it of this.iterators) it.push(e);
   }
@@ -489,13 +492,11 @@ export class HealthChecker extends EventEmitter {
         this.emitEvent({ type: 'sorry', active });
       }
     }
+    // On a refused batch `expected` stays as it was: the next sync re-reads the
+    // table and tries again, without mistaking its own failure for someone else's change.
     if (ops.length > 0) {
-      try {
-        await this.ipvs.runOperations(ops);
-      } finally {
-        // What the table holds now is re-read next time; a failed operation shows up then.
-        this.expected = next;
-      }
+      await this.ipvs.runOperations(ops);
+      this.expected = next;
       this.emitEvent({ type: 'weights', changes, external });
     } else {
       this.expected = next;

@@ -276,6 +276,23 @@ describe('HealthChecker', () => {
     expect(ipvs.weights()).toEqual({});
   });
 
+  it('a refused batch is an error event (no throw without an error listener) and the next sync tries again', async () => {
+    const { clock, checker, ipvs, events } = setup();
+    await checker.start();
+    const real = ipvs.runOperations;
+    let refusals = 1;
+    ipvs.runOperations = async (ops) => {
+      if (refusals-- > 0) throw Object.assign(new Error('refused'), { code: 'EPERM' });
+      return real(ops);
+    };
+    await clock.advance(1);
+    expect(events.filter((e) => e.type === 'error')).toMatchObject([{ type: 'error', during: 'sync', error: { message: 'refused' } }]);
+    await clock.advance(100);
+    expect(ipvs.weights()).toEqual({ '10.0.1.1': 10, '10.0.1.2': 20, '10.0.1.3': 30 });
+    expect(events.filter((e) => e.type === 'weights').at(-1)).toMatchObject({ external: false });
+    await checker.stop();
+  });
+
   it('rejects bad options naming the field', () => {
     const ipvs = new FakeIpvs();
     expect(() => new HealthChecker(ipvs, { service, destinations: pool, check: { type: 'tcp' }, rise: 0 })).toThrow(/^rise: must be a positive integer/);
