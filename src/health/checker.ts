@@ -302,7 +302,7 @@ export class HealthChecker extends EventEmitter {
   // ------------------------------------------------------------ checking
 
   private schedule(m: Member, delayMs: number): void {
-    if (!this.running || m.removing) return;
+    if (!this.running || m.removing || m.draining) return;
     m.timer = this.clock.setTimeout(() => void this.checkOnce(m), Math.max(0, delayMs));
   }
 
