@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
-import { addressFamily, formatAddressPort } from '../ipvs/address.js';
+import { addressFamily, canonicalAddress, formatAddressPort } from '../ipvs/address.js';
 import type { Operation } from '../ipvs/state.js';
 import { keyOf } from '../ipvs/state.js';
 import type { Destination, DestinationKey, DestinationSpec, ServiceKey } from '../ipvs/types.js';
@@ -170,8 +170,10 @@ export class HealthChecker extends EventEmitter {
     return { ...d, port };
   }
 
+  /** The name of a configured destination: its address in canonical form (as the kernel reports it) and port. */
   private nameOf(d: { address: string; port?: number }): DestinationName {
-    return formatAddressPort(d.address, addressFamily(d.address) ?? 'ipv4', d.port ?? ('port' in this.key ? this.key.port : 0));
+    const family = addressFamily(d.address) ?? 'ipv4';
+    return formatAddressPort(canonicalAddress(d.address, family), family, d.port ?? ('port' in this.key ? this.key.port : 0));
   }
 
   private emitEvent(e: HealthEvent): void {
@@ -418,7 +420,7 @@ export class HealthChecker extends EventEmitter {
   private async readLive(): Promise<Map<DestinationName, Destination> | undefined> {
     try {
       const list = await this.ipvs.listDestinations(this.key);
-      return new Map(list.map((d) => [this.nameOf(d), d]));
+      return new Map(list.map((d) => [formatAddressPort(d.address, d.family, d.port), d]));
     } catch (e) {
       if (isNoSuchService(e)) return undefined;
       throw e;

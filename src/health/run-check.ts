@@ -9,6 +9,9 @@ import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
 
+/** The abort reason once a check has its result. */
+const CHECK_OVER = Object.freeze({ name: 'CheckOver', message: 'the check is over' });
+
 /** Options of {@link runCheck}. */
 export interface RunCheckOptions {
   /** Gives up the check (it then reports `ok: false`, detail `'aborted'`). */
@@ -76,10 +79,10 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort();
+    controller.abort(new Error(`timed out after ${timeoutMs} ms`));
   }, timeoutMs);
-  const onOuterAbort = (): void => controller.abort();
-  if (options.signal?.aborted) controller.abort();
+  const onOuterAbort = (): void => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
   else options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const place = { ...(options.netns !== undefined ? { netns: options.netns } : {}), ...(spec.source !== undefined ? { source: spec.source } : {}) };
   const run: ProbeRun = { signal: controller.signal, place };
@@ -98,7 +101,9 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onOuterAbort);
-    controller.abort();
+    // Release whatever still listens (a function probe's own work); a reason of
+    // our own spares the DOMException an argument-less abort() would build.
+    if (!controller.signal.aborted) controller.abort(CHECK_OVER);
   }
   if (timedOut && !outcome.ok) outcome = { ok: false, detail: `timed out after ${timeoutMs} ms` };
   return { ...outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
