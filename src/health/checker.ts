@@ -389,7 +389,7 @@ export class HealthChecker extends EventEmitter {
     this.syncScheduled = true;
     setImmediate(() => {
       this.syncScheduled = false;
-      void this.sync();
+      if (this.running) void this.sync();
     });
   }
 
@@ -520,7 +520,7 @@ export class HealthChecker extends EventEmitter {
    * Drain a destination: weight 0, wait until its connections are gone (see
    * {@link DrainOptions.until}), then delete it from the table and the pool.
    * Resolves with what happened; on timeout it stays quiesced unless
-   * `removeOnTimeout`.
+   * `removeOnTimeout`. A {@link stop} ends the wait (nothing removed).
    * @example
    * ```ts
    * const r = await checker.drain({ address: '10.0.1.1' }, { timeoutMs: 60_000, until: 'active' });
@@ -545,10 +545,10 @@ export class HealthChecker extends EventEmitter {
       const d = live?.get(m.name);
       remaining = d ? { active: d.activeConnections, inactive: d.inactiveConnections, persistent: d.persistentConnections } : { active: 0, inactive: 0, persistent: 0 };
       drained = until === 'active' ? remaining.active === 0 : remaining.active + remaining.inactive + remaining.persistent === 0;
-      if (drained || this.clock.now() - started >= timeoutMs) break;
+      if (drained || !this.running || this.clock.now() - started >= timeoutMs) break;
       await new Promise<void>((r) => this.clock.setTimeout(r, Math.min(pollMs, Math.max(1, timeoutMs - (this.clock.now() - started)))));
     }
-    const removed = drained || !!options.removeOnTimeout;
+    const removed = this.running && (drained || !!options.removeOnTimeout);
     if (removed) {
       m.removing = true;
       await this.sync();
