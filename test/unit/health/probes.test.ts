@@ -144,6 +144,33 @@ describe('probes on loopback', () => {
     else await down({ type: 'icmp' }, 0, /raw socket EPERM/);
   });
 
+  it('IPv6: tcp, http (bracketed Host), udp and icmpv6 on ::1', async () => {
+    const hosts: string[] = [];
+    const h = (await import('node:http')).createServer((req, res) => {
+      hosts.push(req.headers.host ?? '');
+      res.end('v6 ok');
+    });
+    await new Promise<void>((r) => h.listen(0, '::1', r));
+    const port = (h.address() as net.AddressInfo).port;
+    const dgram = await import('node:dgram');
+    const u = dgram.createSocket('udp6');
+    u.on('message', (m, r) => u.send(Buffer.concat([Buffer.from('re:'), m]), r.port, r.address));
+    await new Promise<void>((r) => u.bind(0, '::1', r));
+    const uport = u.address().port;
+    try {
+      const v6 = (spec: CheckSpec, p: number) => runCheck({ timeoutMs: 2000, ...spec } as CheckSpec, { address: '::1', port: p });
+      expect(await v6({ type: 'tcp' }, port)).toMatchObject({ ok: true });
+      expect(await v6({ type: 'http', expect: 'v6 ok' }, port)).toMatchObject({ ok: true });
+      expect(hosts).toEqual(['[::1]']);
+      expect(await v6({ type: 'udp', send: { text: 'x' }, expect: '^re:x$' }, uport)).toMatchObject({ ok: true });
+      expect(await v6({ type: 'tcp' }, closedPort)).toMatchObject({ ok: false, detail: 'connect ECONNREFUSED' });
+      if (process.getuid?.() === 0) expect(await v6({ type: 'icmp' }, 0)).toMatchObject({ ok: true, detail: 'echo reply' });
+    } finally {
+      h.close();
+      u.close();
+    }
+  });
+
   it('an outer abort stops a check at once', async () => {
     const c = new AbortController();
     const p = runCheck({ type: 'http', path: '/silent', timeoutMs: 10_000 }, at(servers.ports.http), { signal: c.signal });
