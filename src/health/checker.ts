@@ -228,7 +228,8 @@ export class HealthChecker extends EventEmitter {
   /**
    * Adopt the live table (weights already there stay until a check says
    * otherwise), create the service and the missing destinations, then start
-   * checking. Resolves after the first sync with the kernel.
+   * checking. Resolves after the first sync with the kernel; rejects if the
+   * kernel refuses it (nothing is checked then).
    */
   async start(): Promise<void> {
     if (this.running) return;
@@ -239,7 +240,14 @@ export class HealthChecker extends EventEmitter {
       await this.ipvs.addService(this.options.service);
     }
     this.running = true;
-    await this.sync();
+    try {
+      // The first sync runs on its own so that a refusal (a destination the
+      // kernel will not take) rejects start() instead of becoming an event.
+      await this.syncOnce();
+    } catch (e) {
+      this.running = false;
+      throw e;
+    }
     for (const m of this.members.values()) this.schedule(m, this.jitterMs > 0 ? Math.floor(this.random() * this.jitterMs) : 0);
     this.armSyncTimer();
   }

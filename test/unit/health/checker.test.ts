@@ -293,6 +293,16 @@ describe('HealthChecker', () => {
     await checker.stop();
   });
 
+  it('start() rejects when the kernel refuses the first sync, and checks nothing', async () => {
+    const { clock, checker, ipvs, calls } = setup();
+    ipvs.runOperations = async () => {
+      throw Object.assign(new Error('no route to the real server'), { code: 'EINVAL' });
+    };
+    await expect(checker.start()).rejects.toThrow(/no route to the real server/);
+    await clock.advance(500);
+    expect(calls).toEqual([]);
+  });
+
   it('rejects bad options naming the field', () => {
     const ipvs = new FakeIpvs();
     expect(() => new HealthChecker(ipvs, { service, destinations: pool, check: { type: 'tcp' }, rise: 0 })).toThrow(/^rise: must be a positive integer/);
