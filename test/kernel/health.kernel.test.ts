@@ -99,7 +99,7 @@ function nextEvent(c: HealthChecker, pred: (e: HealthEvent) => boolean, timeoutM
   const p = new Promise<HealthEvent>((resolve, reject) => {
     const timer = setTimeout(() => {
       c.off('event', on);
-      reject(new Error(`no matching event within ${timeoutMs} ms`));
+      reject(new Error(`no event matching ${pred.toString().slice(0, 160)} within ${timeoutMs} ms`));
     }, timeoutMs);
     const on = (e: HealthEvent): void => {
       if (!pred(e)) return;
@@ -229,7 +229,7 @@ describe('HealthChecker on a NAT director with real traffic', () => {
       if (e.type === 'check' && e.destination === `${rsAddr(1)}:80`) checksUntilUp.push(e.result.ok);
     };
     c.on('event', onCheck);
-    const up = nextEvent(c, stateIs(`${rsAddr(1)}:80`, 'up'));
+    const up = nextEvent(c, stateIs(`${rsAddr(1)}:80`, 'up'), 30_000); // node starts slowly in the sandbox
     await startServers(1);
     await up;
     c.off('event', onCheck);
@@ -394,6 +394,22 @@ describe('per-destination checks on a second service: exec weights, a silent ser
   });
 
   it('with slow start, a recovered weight climbs over the configured time', async () => {
+    // A checker of its own, without the exec check: every exec check forks this
+    // process, which on the sandbox's one CPU delays timers enough to fail checks.
+    await c.stop({ leave: false });
+    c = new HealthChecker(ipvs, {
+      service: { protocol: 'tcp', address: VIP, port: 443, scheduler: 'wrr' },
+      destinations: [{ address: rsAddr(2), forward: 'masq', weight: 10 }],
+      check: { type: 'http', port: 80, expect: 'hello from rs' },
+      intervalMs: INTERVAL, timeoutMs: TIMEOUT, rise: 1, fall: 2, startJitterMs: 0,
+      slowStart: { durationMs: 1500 },
+      netns: director.path,
+    });
+    checkers.push(c);
+    const first = nextEvent(c, stateIs(dest(2), 'up'));
+    await c.start();
+    await first;
+    await expect.poll(() => kernelWeights(443), POLL).toEqual({ [rsAddr(2)]: 10 }); // first sight: no ramp
     const down = nextEvent(c, stateIs(dest(2), 'down'));
     rs[1]!.exec('tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'loss', '100%']);
     await down;
