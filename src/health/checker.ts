@@ -319,13 +319,22 @@ export class HealthChecker extends EventEmitter {
   /** One guarded check: a throw, a rejection or a runner that never settles is a failure. */
   private async guardedCheck(m: Member, signal: AbortSignal): Promise<CheckResult> {
     const started = this.clock.now();
+    const options = { signal, timeoutMs: this.timeoutMs, ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}) };
+    if (this.runner === runCheck) {
+      // runCheck keeps its own deadline and never rejects for a server: no second guard needed.
+      try {
+        return await runCheck(m.check, { address: m.spec.address, port: m.spec.port }, options);
+      } catch (e) {
+        return { ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` };
+      }
+    }
     let timer: unknown;
     const limit = (m.check.timeoutMs ?? this.timeoutMs) + 1000;
     const stuck = new Promise<CheckResult>((resolve) => {
       timer = this.clock.setTimeout(() => resolve({ ok: false, latencyMs: this.clock.now() - started, detail: `check did not settle within ${limit} ms` }), limit);
     });
     try {
-      const run = this.runner(m.check, { address: m.spec.address, port: m.spec.port }, { signal, timeoutMs: this.timeoutMs, ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}) });
+      const run = this.runner(m.check, { address: m.spec.address, port: m.spec.port }, options);
       return await Promise.race([run, stuck]);
     } catch (e) {
       return { ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` };

@@ -9,6 +9,13 @@ import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
 
+/**
+ * Specs already validated, by identity (a checker runs the same spec object
+ * every interval). A spec is plain data that is not expected to change once
+ * in use; changing one in place after a check skips its re-validation.
+ */
+const validated = new WeakSet<CheckSpec>();
+
 /** The abort reason once a check has its result. */
 const CHECK_OVER = Object.freeze({ name: 'CheckOver', message: 'the check is over' });
 
@@ -72,7 +79,10 @@ function dispatch(spec: CheckSpec, target: CheckTarget, run: ProbeRun): Promise<
  * ```
  */
 export async function runCheck(spec: CheckSpec, target: CheckTarget, options: RunCheckOptions = {}): Promise<CheckResult> {
-  validateCheckSpec(spec);
+  if (!validated.has(spec)) {
+    validateCheckSpec(spec);
+    validated.add(spec);
+  }
   const timeoutMs = spec.timeoutMs ?? options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   const started = performance.now();
   const controller = new AbortController();

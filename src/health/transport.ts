@@ -33,7 +33,8 @@ export interface SocketPlace {
  * `'connect'` or `'error'` as `net.connect`'s does.
  */
 export function connectTcp(address: string, port: number, place: SocketPlace): net.Socket {
-  const opts: net.TcpNetConnectOpts = { host: address, port, noDelay: true };
+  // No TCP_NODELAY: probes send one small request each, and the option costs a system call per check.
+  const opts: net.TcpNetConnectOpts = { host: address, port };
   if (place.source !== undefined) opts.localAddress = place.source;
   if (place.netns === undefined) return net.connect(opts);
   const v6 = addressFamily(address) === 'ipv6';
