@@ -432,3 +432,27 @@ describe('per-destination checks on a second service: exec weights, a silent ser
     expect(kernelWeights(443)).toEqual({});
   });
 });
+
+describe('Ipvs.runOperations (the batch the checker sends)', () => {
+  it('sends every operation, and rejects naming the first the kernel refused', async () => {
+    const service = { protocol: 'tcp' as const, address: VIP, port: 8443 };
+    await ipvs.addService({ ...service, scheduler: 'rr' });
+    try {
+      const dest = (i: number, weight: number) => ({ address: rsAddr(i), forward: 'masq' as const, weight });
+      await expect(ipvs.runOperations([
+        { op: 'add-destination', service, destination: dest(1, 3) },
+        { op: 'update-destination', service, destination: dest(2, 4), before: dest(2, 1) }, // not there: ENOENT
+        { op: 'add-destination', service, destination: dest(3, 5) },
+      ])).rejects.toMatchObject({ name: 'ApplyError', code: 'ENOENT', operation: expect.stringContaining(rsAddr(2)) });
+      expect(kernelWeights(8443)).toEqual({ [rsAddr(1)]: 3, [rsAddr(3)]: 5 }); // the others were still sent
+      await expect(ipvs.runOperations([
+        { op: 'update-destination', service, destination: dest(1, 7), before: dest(1, 3) },
+        { op: 'delete-destination', service, destination: { address: rsAddr(3) }, before: dest(3, 5) },
+      ])).resolves.toEqual({ applied: 2 });
+      expect(kernelWeights(8443)).toEqual({ [rsAddr(1)]: 7 });
+      await expect(ipvs.runOperations([])).resolves.toEqual({ applied: 0 });
+    } finally {
+      await ipvs.deleteService(service);
+    }
+  });
+});
