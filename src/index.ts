@@ -71,3 +71,48 @@ export * from './persistence/index.js';
 // --- heartbeat and failover (src/heartbeat, docs/heartbeat.md) ---
 export * from './heartbeat/index.js';
 // --- end heartbeat and failover ---
+// ---- health checks (src/health) ----
+export {
+  runCheck,
+  type RunCheckOptions,
+} from './health/run-check.js';
+export {
+  DEFAULT_CHECK_TIMEOUT_MS,
+  parseStatusRanges,
+  validateCheckSpec,
+  type CheckCommon,
+  type CheckResult,
+  type CheckSpec,
+  type CheckTarget,
+  type DnsCheck,
+  type DnsRecordType,
+  type ExecCheck,
+  type FunctionCheck,
+  type HttpCheck,
+  type IcmpCheck,
+  type NegotiateCheck,
+  type NoneCheck,
+  type ProbeContext,
+  type ProbeVerdict,
+  type StatusRanges,
+  type TcpCheck,
+  type UdpCheck,
+  type UdpPayload,
+} from './health/spec.js';
+export { EXEC_ENV } from './health/probe-exec.js';
+export { HealthChecker, systemClock } from './health/checker.js';
+export type {
+  Clock,
+  DestinationName,
+  DestinationState,
+  DestinationStatus,
+  DrainOptions,
+  DrainOutcome,
+  HealthCheckerOptions,
+  HealthEvent,
+  HealthIpvs,
+  HealthStatus,
+  PoolDestination,
+  ProbeRunner,
+} from './health/checker-types.js';
+// ---- end health checks ----

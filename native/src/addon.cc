@@ -1,6 +1,7 @@
 // ipvs-ts native addon: a thin, protocol-agnostic socket bridge.
 //
-// Exports open(domain, type, protocol, netns?) → NativeSocket (see socket.h and
+// Exports open(domain, type, protocol, netns?) → NativeSocket, openSocketFd(...) →
+// descriptor, and openFile (see socket.h, file.h and
 // src/netlink/binding.ts). No protocol is parsed here.
 #include <napi.h>
 
@@ -42,6 +43,27 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   return Socket::Wrap(env, fd);
 }
 
+// openSocketFd(domain, type, protocol, netns?): like open(), but returns the bare
+// descriptor, owned by the caller (for handing a stream socket created in another
+// network namespace to node:net, which can wrap a descriptor).
+Napi::Value OpenSocketFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int domain = GetIntArg(info, 0, "domain");
+  int type = GetIntArg(info, 1, "type");
+  int protocol = GetIntArg(info, 2, "protocol");
+
+  SysError error;
+  int fd;
+  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+    if (!info[3].IsString()) ThrowTypeError(env, "The \"netns\" argument must be a string");
+    fd = CreateSocketInNetns(info[3].As<Napi::String>().Utf8Value(), domain, type, protocol, &error);
+  } else {
+    fd = CreateSocket(domain, type, protocol, &error);
+  }
+  if (fd < 0) throw ErrnoError(env, error);
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace
 
 }  // namespace ipvs_ts
@@ -49,6 +71,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ipvs_ts::Socket::Init(env);
   exports.Set("open", Napi::Function::New<ipvs_ts::Open>(env, "open"));
+  exports.Set("openSocketFd", Napi::Function::New<ipvs_ts::OpenSocketFd>(env, "openSocketFd"));
   exports.Set("openFile", Napi::Function::New<ipvs_ts::OpenFile>(env, "openFile"));
   return exports;
 }

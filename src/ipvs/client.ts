@@ -29,7 +29,7 @@ import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bul
 import { liveDestinationAt } from './live-destination.js';
 import { liveServiceAt } from './live-service.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, type DesiredState, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -650,6 +650,29 @@ export class Ipvs {
     }
     const restored = options.atomic === false ? { ok: false, error: new Error('atomic: false') } : await this.rollback(restrictTo(before, desired));
     throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, restored.ok, restored.error, 'apply');
+  }
+
+  /**
+   * Send operations (as in a {@link Plan}: typically several destination
+   * weight changes) as they are, through the batch path: many per system call,
+   * without reading the table first and without undo. Every operation is tried;
+   * rejects with an {@link ApplyError} naming the first that the kernel refused.
+   * @example
+   * ```ts
+   * const service = { protocol: 'tcp' as const, address: '10.0.0.1', port: 80 };
+   * await ipvs.runOperations([
+   *   { op: 'update-destination', service, destination: { address: '10.0.1.1', forward: 'masq', weight: 0 }, before: { address: '10.0.1.1' } },
+   *   { op: 'update-destination', service, destination: { address: '10.0.1.2', forward: 'masq', weight: 5 }, before: { address: '10.0.1.2' } },
+   * ]);
+   * ```
+   */
+  async runOperations(operations: readonly Operation[], options: CallOptions = {}): Promise<{ applied: number }> {
+    if (operations.length === 0) return { applied: 0 };
+    const outcome = await this.sendBulk(planSource(operations), { stopOnError: false, ...(options.signal ? { signal: options.signal } : {}) });
+    if (outcome.failure || outcome.aborted) {
+      throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, false, new Error('runOperations does not undo'), 'runOperations');
+    }
+    return { applied: outcome.applied };
   }
 
   /** Put the table back to `before` (no signal: a rollback must not be cut short). */

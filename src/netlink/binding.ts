@@ -81,6 +81,8 @@ export interface NativeSocket {
 /** Shape of the compiled addon's exports. */
 export interface NativeAddon {
   open(domain: number, type: number, protocol: number, netns?: string): NativeSocket;
+  /** Like `open`, but returns the bare descriptor, owned by the caller. */
+  openSocketFd(domain: number, type: number, protocol: number, netns?: string): number;
   /** open(2) with O_CLOEXEC added, inside `netns` when given; returns the descriptor. */
   openFile(path: string, flags: number, netns?: string): number;
 }
@@ -111,6 +113,19 @@ function loadAddon(): NativeAddon {
  */
 export function openSocket(domain: number, type: number, protocol: number, options: OpenSocketOptions = {}): NativeSocket {
   return loadAddon().open(domain, type, protocol, options.netns);
+}
+
+/**
+ * Create a non-blocking, close-on-exec socket (optionally inside another network
+ * namespace) and return its bare descriptor, owned by the caller. Used to hand a
+ * TCP socket made in a namespace to `node:net` (`new net.Socket({ fd })`).
+ * Failures throw an `Error` with `errno`, `code` and `syscall`.
+ * @param domain address family, e.g. AF_INET (2)
+ * @param type socket type, e.g. SOCK_STREAM (1)
+ * @param protocol usually 0
+ */
+export function openSocketFd(domain: number, type: number, protocol: number, options: OpenSocketOptions = {}): number {
+  return loadAddon().openSocketFd(domain, type, protocol, options.netns);
 }
 
 /** Options for {@link openFile}. */

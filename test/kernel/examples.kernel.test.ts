@@ -61,4 +61,13 @@ describe('examples', () => {
     expect(lines.some((l) => /^node 2: backup -> master \(no live master/.test(l))).toBe(true);
     expect(at('node 2: master -> stopped (stopped)')).toBe(lines.length - 1);
   });
+
+  it('health-checked-service takes an unreachable server out, puts it back, drains the other', () => {
+    const out = example('health-checked-service');
+    expect(out).toContain('up: 10.30.0.11:80 up w=5, 10.30.0.12:80 up w=5\n-A -t 10.30.0.100:80 -s wlc\n-a -t 10.30.0.100:80 -r 10.30.0.11:80 -m -w 5\n-a -t 10.30.0.100:80 -r 10.30.0.12:80 -m -w 5\n');
+    expect(out).toContain('after 10.30.0.12 became unreachable:\n-A -t 10.30.0.100:80 -s wlc\n-a -t 10.30.0.100:80 -r 10.30.0.11:80 -m -w 5\n-a -t 10.30.0.100:80 -r 10.30.0.12:80 -m -w 0\n');
+    expect(out).toContain('back: 10.30.0.11 up w=5, 10.30.0.12 up w=5');
+    expect(out).toContain('drain 10.30.0.11: drained=true removed=true\n-A -t 10.30.0.100:80 -s wlc\n-a -t 10.30.0.100:80 -r 10.30.0.12:80 -m -w 5\n');
+    expect(out).toContain('after stop: 0');
+  });
 });

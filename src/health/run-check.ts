@@ -1,0 +1,120 @@
+/**
+ * `runCheck`: one health check against one target, with one timeout over the
+ * whole of it, and never an exception for a failing server.
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { probeExec } from './probe-exec.js';
+import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
+import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
+import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
+
+/**
+ * Specs already validated, by identity (a checker runs the same spec object
+ * every interval). A spec is plain data that is not expected to change once
+ * in use; changing one in place after a check skips its re-validation.
+ */
+const validated = new WeakSet<CheckSpec>();
+
+/** The abort reason once a check has its result. */
+const CHECK_OVER = Object.freeze({ name: 'CheckOver', message: 'the check is over' });
+
+/** Options of {@link runCheck}. */
+export interface RunCheckOptions {
+  /** Gives up the check (it then reports `ok: false`, detail `'aborted'`). */
+  signal?: AbortSignal;
+  /**
+   * Run the probe inside this network namespace (`/run/netns/NAME`,
+   * `/proc/PID/ns/net`): sockets are created there by the native addon, exec
+   * checks run under `nsenter --net=`. The calling thread never changes namespace.
+   */
+  netns?: string;
+  /** Timeout when the spec has none (default 5 000 ms). */
+  timeoutMs?: number;
+}
+
+async function probeFunction(spec: FunctionCheck, target: CheckTarget, run: ProbeRun): Promise<ProbeOutcome> {
+  const v = await spec.probe(target, { signal: run.signal, ...(run.place.netns !== undefined ? { netns: run.place.netns } : {}) });
+  if (typeof v === 'boolean') return { ok: v, detail: v ? 'probe: up' : 'probe: down' };
+  if (v === null || typeof v !== 'object' || typeof v.ok !== 'boolean') return { ok: false, detail: 'probe resolved with neither a boolean nor { ok }' };
+  return { ok: v.ok, ...(v.weight !== undefined ? { weight: v.weight } : {}), detail: v.detail ?? (v.ok ? 'probe: up' : 'probe: down') };
+}
+
+function dispatch(spec: CheckSpec, target: CheckTarget, run: ProbeRun): Promise<ProbeOutcome> {
+  switch (spec.type) {
+    case 'tcp':
+      return probeTcp(spec, target, run);
+    case 'http':
+    case 'https':
+      return probeHttp(spec, target, run);
+    case 'negotiate':
+      return probeNegotiate(spec, target, run);
+    case 'udp':
+      return probeUdp(spec, target, run);
+    case 'dns':
+      return probeDns(spec, target, run);
+    case 'icmp':
+      return probeIcmp(spec, target, run);
+    case 'exec':
+      return probeExec(spec, target, run);
+    case 'none':
+      return Promise.resolve({ ok: true, detail: 'no check' });
+    case 'function':
+      return probeFunction(spec, target, run);
+  }
+}
+
+/**
+ * Run one check against `target`. The timeout (`spec.timeoutMs`, else
+ * `options.timeoutMs`, else 5 s) covers everything: connecting, an
+ * unreachable host, a server that accepts and then never answers or trickles
+ * its answer. A failing server, a throwing function probe, or an abort all
+ * resolve with `ok: false` and the reason in `detail`; only a malformed spec
+ * rejects (with an InvalidArgumentError, before anything is sent).
+ * @example
+ * ```ts
+ * const r = await runCheck({ type: 'http', path: '/health', status: '200-299', timeoutMs: 500 },
+ *   { address: '10.0.1.1', port: 80 });
+ * if (!r.ok) console.log(`down: ${r.detail} after ${r.latencyMs} ms`);
+ * ```
+ */
+export async function runCheck(spec: CheckSpec, target: CheckTarget, options: RunCheckOptions = {}): Promise<CheckResult> {
+  if (!validated.has(spec)) {
+    validateCheckSpec(spec);
+    validated.add(spec);
+  }
+  const timeoutMs = spec.timeoutMs ?? options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+  const started = performance.now();
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onOuterAbort = (): void => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
+  else options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const place = { ...(options.netns !== undefined ? { netns: options.netns } : {}), ...(spec.source !== undefined ? { source: spec.source } : {}) };
+  const run: ProbeRun = { signal: controller.signal, place };
+  const effective = { address: target.address, port: spec.port ?? target.port };
+  let outcome: ProbeOutcome;
+  try {
+    // The race makes the deadline hold even for a function probe that ignores its signal.
+    const aborted = new Promise<ProbeOutcome>((resolve) => {
+      const fire = (): void => resolve({ ok: false, detail: 'aborted' });
+      if (controller.signal.aborted) fire();
+      else controller.signal.addEventListener('abort', fire, { once: true });
+    });
+    outcome = await Promise.race([dispatch(spec, effective, run), aborted]);
+  } catch (e) {
+    outcome = { ok: false, detail: `check failed: ${errorText(e)}` };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    // Release whatever still listens (a function probe's own work); a reason of
+    // our own spares the DOMException an argument-less abort() would build.
+    if (!controller.signal.aborted) controller.abort(CHECK_OVER);
+  }
+  if (timedOut && !outcome.ok) outcome = { ok: false, detail: `timed out after ${timeoutMs} ms` };
+  return { ...outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
+}

@@ -1,0 +1,100 @@
+// Benchmark of the health-check engine alone (no IPVS needed): N destinations on
+// loopback, each checked with TCP every second by one HealthChecker, for a few
+// seconds. Reports CPU time of this process per check and how late checks
+// start against their schedule (p50/p99/max).
+//
+//   npm run build && node test/bench/health-probes.mjs
+//   HEALTH_BENCH_N=10000 HEALTH_BENCH_SECONDS=10 node test/bench/health-probes.mjs
+//
+// The server is a separate process (node, listening on 0.0.0.0, which answers
+// for every 127.0.0.0/8 address), so its CPU is not counted. The table is an
+// in-memory stand-in: this measures scheduling and probing, not netlink.
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { HealthChecker, runCheck } = await import(join(root, 'dist', 'src', 'index.js'));
+
+const N = Number(process.env.HEALTH_BENCH_N ?? 1000);
+const SECONDS = Number(process.env.HEALTH_BENCH_SECONDS ?? 10);
+const INTERVAL = 1000;
+
+const server = spawn(process.execPath, ['-e', `
+  const s = require('net').createServer((c) => c.destroy());
+  s.maxConnections = 1e6;
+  s.listen({ port: 0, host: '0.0.0.0', backlog: 65535 }, () => console.log(s.address().port));
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+const port = Number(await new Promise((resolve) => server.stdout.once('data', (d) => resolve(String(d).trim()))));
+
+const destinations = [];
+for (let i = 0; i < N; i++) destinations.push({ address: `127.${1 + Math.floor(i / 62500)}.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`, port, weight: 1 });
+
+/** A table in memory: what HealthChecker asks of an Ipvs client. */
+const table = new Map();
+const ipvs = {
+  getService: async () => ({}),
+  addService: async () => {},
+  listDestinations: async () => [...table.values()],
+  addDestination: async () => {},
+  updateDestination: async () => {},
+  deleteDestination: async () => {},
+  runOperations: async (ops) => {
+    for (const op of ops) {
+      if (op.op === 'delete-destination') table.delete(`${op.destination.address}`);
+      else table.set(op.destination.address, { address: op.destination.address, port, weight: op.destination.weight, activeConnections: 0, inactiveConnections: 0, persistentConnections: 0 });
+    }
+    return { applied: ops.length };
+  },
+};
+
+const lastStart = new Map();
+const lateness = [];
+let checks = 0;
+let failures = 0;
+let measuring = false;
+const runner = async (spec, target, options) => {
+  const now = performance.now();
+  const prev = lastStart.get(target.address);
+  lastStart.set(target.address, now);
+  if (measuring && prev !== undefined) lateness.push(now - prev - INTERVAL);
+  const r = await runCheck(spec, target, options);
+  if (measuring) {
+    checks++;
+    if (!r.ok) failures++;
+  }
+  return r;
+};
+
+const checker = new HealthChecker(ipvs, {
+  service: { protocol: 'tcp', address: '192.0.2.1', port: 80 },
+  destinations,
+  check: { type: 'tcp', timeoutMs: 900 },
+  intervalMs: INTERVAL,
+  runner,
+});
+await checker.start();
+await new Promise((r) => setTimeout(r, 2 * INTERVAL)); // every destination checked at least once
+measuring = true;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await new Promise((r) => setTimeout(r, SECONDS * 1000));
+const cpu = process.cpuUsage(cpu0);
+const wall = performance.now() - t0;
+measuring = false;
+await checker.stop();
+server.kill();
+
+lateness.sort((a, b) => a - b);
+const q = (p) => lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))] ?? NaN;
+const cpuMs = (cpu.user + cpu.system) / 1000;
+console.log(JSON.stringify({
+  destinations: N,
+  seconds: Math.round(wall / 100) / 10,
+  checks,
+  failures,
+  cpuMs: Math.round(cpuMs),
+  cpuShareOfOneCore: Math.round((cpuMs / wall) * 1000) / 1000,
+  cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000,
+  latenessMs: { p50: Math.round(q(0.5) * 10) / 10, p99: Math.round(q(0.99) * 10) / 10, max: Math.round(lateness.at(-1) * 10) / 10 },
+}));

@@ -1,0 +1,129 @@
+// Benchmark: the HealthChecker against keepalived's checker, in one kernel, one
+// run, on the same servers: N real servers (127.0.x.y:8080 in a namespace of its
+// own, one node process answering for all), TCP checks every second, measured
+// one after the other for the same time. CPU time is read from /proc/<pid>/stat
+// of the checking processes; checks done are counted by the server (accepted
+// connections), the same way for both.
+//
+//   npm run build && npm run sandbox -- node test/bench/health-vs-keepalived.mjs
+//   HEALTH_BENCH_N=1000 HEALTH_BENCH_SECONDS=10 ...
+//
+// Needs keepalived (Debian package `keepalived`) for the peer; only this
+// benchmark does.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const N = Number(process.env.HEALTH_BENCH_N ?? 1000);
+const SECONDS = Number(process.env.HEALTH_BENCH_SECONDS ?? 10);
+const PORT = 8080;
+const TICK = 100; // clock ticks per second (USER_HZ) for /proc/<pid>/stat
+const addr = (i) => `127.0.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+if (process.argv[2] === '--ours') {
+  // Inside the namespace: our checker over the real table, its lateness measured.
+  const { HealthChecker, Ipvs } = await import(join(root, 'dist', 'src', 'index.js'));
+  const ipvs = await Ipvs.open();
+  const last = new Map();
+  const lateness = [];
+  let measuring = false;
+  // Start of each check = when its result came in, less its latency (the default
+  // runner is used, as in production).
+  const onCheck = (e) => {
+    const start = performance.now() - e.result.latencyMs;
+    const prev = last.get(e.destination);
+    last.set(e.destination, start);
+    if (measuring && prev !== undefined) lateness.push(start - prev - 1000);
+  };
+  const checker = new HealthChecker(ipvs, {
+    service: { protocol: 'tcp', address: '10.99.0.2', port: 80, scheduler: 'wlc' },
+    destinations: Array.from({ length: N }, (_, i) => ({ address: addr(i), port: PORT, forward: 'masq' })),
+    check: { type: 'tcp' }, intervalMs: 1000, timeoutMs: 1000,
+  });
+  checker.on('check', onCheck);
+  await checker.start();
+  process.stdout.write('started\n');
+  process.stdin.once('data', async () => {
+    measuring = true;
+    process.stdin.once('data', async () => {
+      measuring = false;
+      await checker.stop({ leave: false });
+      lateness.sort((a, b) => a - b);
+      const q = (p) => Math.round(lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))] * 10) / 10;
+      process.stdout.write(`${JSON.stringify({ p50: q(0.5), p99: q(0.99), max: q(1) })}\n`);
+      await ipvs.close();
+      process.exit(0);
+    });
+  });
+} else {
+  const ns = `hc-bench-${process.pid}`;
+  const inNs = (file, args, opts = {}) => spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio: ['pipe', 'pipe', 'inherit'], ...opts });
+  const cpuOf = (pids) => pids.reduce((sum, pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return sum + Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      return sum;
+    }
+  }, 0);
+  const pidsNamed = (name) => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)
+    .filter((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name; } catch { return false; } });
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const dir = mkdtempSync(join(tmpdir(), 'hc-bench-'));
+  execFileSync('ip', ['netns', 'add', ns]);
+  const children = [];
+  try {
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    let accepted = 0;
+    const server = inNs(process.execPath, ['-e', `
+      let n = 0; const s = require('net').createServer((c) => { n++; c.destroy(); });
+      s.listen({ port: ${PORT}, host: '0.0.0.0', backlog: 65535 }, () => console.log('ready'));
+      setInterval(() => console.log('count ' + n), 200);`]);
+    children.push(server);
+    await new Promise((r) => server.stdout.once('data', r));
+    server.stdout.on('data', (d) => {
+      const m = /count (\d+)\s*$/.exec(String(d));
+      if (m) accepted = Number(m[1]);
+    });
+    const measure = async (pids) => {
+      const a0 = accepted;
+      const c0 = cpuOf(pids);
+      const t0 = performance.now();
+      await sleep(SECONDS * 1000);
+      const cpuMs = ((cpuOf(pids) - c0) * 1000) / TICK;
+      const checks = accepted - a0;
+      const seconds = (performance.now() - t0) / 1000;
+      return { checks, checksPerSecond: Math.round(checks / seconds), cpuMs, cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000 };
+    };
+
+    // keepalived: one virtual server with N real servers, TCP_CHECK, delay_loop 1.
+    const reals = Array.from({ length: N }, (_, i) => `  real_server ${addr(i)} ${PORT} {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }`).join('\n');
+    writeFileSync(join(dir, 'keepalived.conf'), `global_defs {\n  router_id hc_bench\n}\nvirtual_server 10.99.0.1 80 {\n  delay_loop 1\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n${reals}\n}\n`);
+    const ka = inNs('keepalived', ['--dont-fork', '--check', '--log-console', '-f', join(dir, 'keepalived.conf'), '-p', join(dir, 'ka.pid'), '-c', join(dir, 'ka-check.pid')], { stdio: ['ignore', 'ignore', 'ignore'] });
+    children.push(ka);
+    await sleep(3000); // its warm-up: every real server checked at least once
+    const kaPids = pidsNamed('keepalived');
+    const keepalived = await measure(kaPids);
+    ka.kill('SIGTERM');
+    await new Promise((r) => ka.once('exit', r));
+
+    const ours = inNs(process.execPath, [fileURLToPath(import.meta.url), '--ours'], { env: { ...process.env } });
+    children.push(ours);
+    await new Promise((r) => ours.stdout.once('data', r));
+    await sleep(2000);
+    const ourPids = pidsNamed('node').filter((p) => Number(p) !== server.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--ours'));
+    ours.stdin.write('go\n');
+    const mine = await measure(ourPids);
+    ours.stdin.write('stop\n');
+    const lateness = JSON.parse(await new Promise((r) => ours.stdout.once('data', (d) => r(String(d)))));
+    console.log(JSON.stringify({ destinations: N, seconds: SECONDS, keepalived, ipvsTs: { ...mine, latenessMs: lateness }, cpuRatio: Math.round((mine.cpuMsPerCheck / keepalived.cpuMsPerCheck) * 100) / 100 }, null, 1));
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    execFileSync('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
