@@ -23,9 +23,10 @@ int GetIntArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
   return info[index].As<Napi::Number>().Int32Value();
 }
 
-// open(domain, type, protocol, netns?): a SOCK_NONBLOCK | SOCK_CLOEXEC socket,
-// created inside the network namespace file `netns` when given.
-Napi::Value Open(const Napi::CallbackInfo& info) {
+// The descriptor of a new SOCK_NONBLOCK | SOCK_CLOEXEC socket from the
+// arguments (domain, type, protocol, netns?), created inside the network
+// namespace file `netns` when given; throws on failure.
+int OpenFromArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int domain = GetIntArg(info, 0, "domain");
   int type = GetIntArg(info, 1, "type");
@@ -40,28 +41,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     fd = CreateSocket(domain, type, protocol, &error);
   }
   if (fd < 0) throw ErrnoError(env, error);
-  return Socket::Wrap(env, fd);
+  return fd;
+}
+
+// open(domain, type, protocol, netns?): the socket, wrapped.
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  return Socket::Wrap(info.Env(), OpenFromArgs(info));
 }
 
 // openSocketFd(domain, type, protocol, netns?): like open(), but returns the bare
 // descriptor, owned by the caller (for handing a stream socket created in another
 // network namespace to node:net, which can wrap a descriptor).
 Napi::Value OpenSocketFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int domain = GetIntArg(info, 0, "domain");
-  int type = GetIntArg(info, 1, "type");
-  int protocol = GetIntArg(info, 2, "protocol");
-
-  SysError error;
-  int fd;
-  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
-    if (!info[3].IsString()) ThrowTypeError(env, "The \"netns\" argument must be a string");
-    fd = CreateSocketInNetns(info[3].As<Napi::String>().Utf8Value(), domain, type, protocol, &error);
-  } else {
-    fd = CreateSocket(domain, type, protocol, &error);
-  }
-  if (fd < 0) throw ErrnoError(env, error);
-  return Napi::Number::New(env, fd);
+  return Napi::Number::New(info.Env(), OpenFromArgs(info));
 }
 
 }  // namespace
