@@ -139,6 +139,34 @@ export function cleanup() {
   }
 }
 
+/**
+ * A guest kernel process (user-mode-linux or qemu) started `detached` in a
+ * process group of its own: `killGroup()` stops it and every helper it forked
+ * (a guest cannot be signalled from here, so always hard), and is also run at
+ * cleanup; the console (fds 1 and 2) is kept, its last 64 KiB, for error
+ * reports (`log()`), and echoed to stderr with `showConsole`.
+ */
+export function guestProcess(child, { showConsole = false } = {}) {
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  onCleanup(() => {
+    if (child.exitCode === null && child.signalCode === null) killGroup();
+  });
+  let bootLog = '';
+  const keepLog = (chunk) => {
+    bootLog = (bootLog + chunk.toString('utf8')).slice(-64 * 1024);
+    if (showConsole) process.stderr.write(chunk);
+  };
+  child.stdio[1]?.on('data', keepLog);
+  child.stdio[2]?.on('data', keepLog);
+  return { killGroup, log: () => bootLog };
+}
+
 /** Wait for a child; forward termination signals to `kill`; kill it after `timeout` s. */
 export function superviseChild(child, { kill, timeout, what, quiet = false }) {
   return new Promise((resolvePromise, reject) => {

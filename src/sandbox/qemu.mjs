@@ -28,6 +28,7 @@ import {
   cacheDir,
   consoleTail,
   isRoot,
+  guestProcess,
   onCleanup,
   readText,
   say,
@@ -363,24 +364,8 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
     '-serial', `file:${errFifo.path}`,
   ];
   const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
-  const killGroup = () => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  };
-  onCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) killGroup();
-  });
-  let bootLog = '';
-  const showConsole = process.env.IPVS_TS_SANDBOX_CONSOLE === '1';
-  const keepLog = (chunk) => {
-    bootLog = (bootLog + chunk.toString('utf8')).slice(-64 * 1024);
-    if (showConsole) process.stderr.write(chunk);
-  };
-  child.stdio[1]?.on('data', keepLog);
-  child.stdio[2]?.on('data', keepLog);
+  const guest = guestProcess(child, { showConsole: process.env.IPVS_TS_SANDBOX_CONSOLE === '1' });
+  const killGroup = guest.killGroup;
   outFifo.stream.pipe(process.stdout, { end: false });
   errFifo.stream.pipe(process.stderr, { end: false });
   const r = await superviseChild(child, { kill: killGroup, timeout: timeoutSeconds(), what: 'qemu' });
@@ -394,7 +379,7 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
   if (rc !== undefined && /^\d+$/.test(rc)) return { code: Number(rc), kernel: kernelRelease, booted: true };
   const initError = read('init-error');
   if (fallback && !kernelRelease) {
-    const last = consoleTail(bootLog, 1).split('\n')[0];
+    const last = consoleTail(guest.log(), 1).split('\n')[0];
     const detail = `qemu ${accel.accel} exited with ${r.code ?? r.signal}${initError ? `; init: ${initError}` : ''}; console: ${last}`;
     say(`qemu did not boot (${detail})`);
     return { code: SANDBOX_FAILURE, kernel: kernelRelease, booted: false, detail };
@@ -404,7 +389,7 @@ export async function runQemu(ctl, why, { fallback = false } = {}) {
       (r.timedOut ? ` (killed after ${timeoutSeconds()} s)` : ` (qemu exited with ${r.code ?? r.signal})`) +
       (initError ? `.\n${TAG} init.sh failed: ${initError}` : '.') +
       (kernelRelease ? '' : `\n${TAG} The kernel never became ready.`) +
-      `\n${TAG} last lines of the qemu console:\n${consoleTail(bootLog).replace(/^/gm, '    ')}`,
+      `\n${TAG} last lines of the qemu console:\n${consoleTail(guest.log()).replace(/^/gm, '    ')}`,
   );
   return { code: SANDBOX_FAILURE, kernel: kernelRelease, booted: kernelRelease !== undefined };
 }

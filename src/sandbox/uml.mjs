@@ -10,7 +10,7 @@ import {
   TAG,
   consoleTail,
   isDir,
-  onCleanup,
+  guestProcess,
   readText,
   say,
   signalExit,
@@ -102,25 +102,9 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
     env: umlEnv,
     cwd: '/',
   });
-  // UML is always stopped hard: its guest cannot be signalled from here anyway.
-  const killGroup = () => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  };
-  onCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) killGroup();
-  });
-
-  // Boot/kernel console: kept for error reports only.
-  let bootLog = '';
-  const keepLog = (chunk) => {
-    bootLog = (bootLog + chunk.toString('utf8')).slice(-64 * 1024);
-  };
-  child.stdio[1]?.on('data', keepLog);
-  child.stdio[2]?.on('data', keepLog);
+  // Stopped hard (its guest cannot be signalled from here); the console is kept for error reports only.
+  const guest = guestProcess(child);
+  const killGroup = guest.killGroup;
   child.stdio[3]?.pipe(process.stdout, { end: false });
   child.stdio[4]?.pipe(process.stderr, { end: false });
 
@@ -136,12 +120,12 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
 
   const initError = read('init-error');
   if (fallback && !kernel) {
-    const last = consoleTail(bootLog, 1).split('\n')[0];
+    const last = consoleTail(guest.log(), 1).split('\n')[0];
     const detail = `linux.uml exited with ${r.code ?? r.signal}${initError ? `; init.sh: ${initError}` : ''}; console: ${last}`;
     say(`user-mode-linux did not boot (${detail})`);
     return { code: SANDBOX_FAILURE, kernel, booted: false, detail };
   }
-  const xstateHint = /set fp regs failed|ptrace set fp/.test(bootLog) && !preload
+  const xstateHint = /set fp regs failed|ptrace set fp/.test(guest.log()) && !preload
     ? `\n${TAG} "ptrace set fp regs failed" means the host's xstate is larger than user-mode-linux's (AMX CPUs): IPVS_TS_UML_XSTATE_FIX=1 runs it with the xstate-fix library; IPVS_TS_BACKEND=qemu avoids UML.`
     : '';
   say(
@@ -149,7 +133,7 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
       (r.timedOut ? ` (killed after ${timeoutSeconds()} s)` : ` (linux.uml exited with ${r.code ?? r.signal})`) +
       (initError ? `.\n${TAG} init.sh failed: ${initError}` : '.') +
       (kernel ? '' : `\n${TAG} The kernel never became ready.`) +
-      `\n${TAG} last lines of the UML console:\n${consoleTail(bootLog).replace(/^/gm, '    ')}` +
+      `\n${TAG} last lines of the UML console:\n${consoleTail(guest.log()).replace(/^/gm, '    ')}` +
       xstateHint,
   );
   return { code: SANDBOX_FAILURE, kernel, booted: kernel !== undefined };
