@@ -6,4 +6,4 @@
 export { importLdirectord } from './ldirectord.js';
 export { importPiranha } from './piranha.js';
 export { importKeepalived } from './keepalived.js';
-export { ImportError, type ImportedCheck, type ImportedCheckCommon, type ImportedHealth, type ImportOptions, type ImportResult, type ImportWarning } from './types.js';
+export { ImportError, type ImportedCheck, type ImportedHealth, type ImportOptions, type ImportResult, type ImportWarning } from './types.js';

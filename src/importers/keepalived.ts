@@ -250,7 +250,11 @@ function readChecker(c: Node, timing: Timing, warn: Warn): { check: ImportedChec
     case 'SMTP_CHECK':
       return { check: { type: 'negotiate', expect: '^220', ...common() } as ImportedCheck, timing: t };
     case 'UDP_CHECK':
-      return { check: { type: 'udp', send: udp.payload ?? '', ...(udp.reply ? { expect: udp.reply } : {}), ...common() } as ImportedCheck, timing: t };
+      // keepalived's payload and require_reply are hex strings; the reply must start with those bytes.
+      return {
+        check: { type: 'udp', send: { hex: udp.payload ?? '' }, ...(udp.reply ? { expect: hexPrefixPattern(udp.reply) } : {}), ...common() } as ImportedCheck,
+        timing: t,
+      };
     default:
       warn(c, c.key, `${c.key} not carried over; checked by a TCP connect instead`);
       return { check: { type: 'tcp', ...common() } as ImportedCheck, timing: t };
@@ -423,4 +427,10 @@ function readVrrp(n: Node, warn: Warn): Record<string, unknown> {
     }
   }
   return out;
+}
+
+/** A regular expression matching a reply that starts with the bytes of `hex` (as latin1 text, the UDP check's view of a reply). */
+function hexPrefixPattern(hex: string): string {
+  const bytes = hex.replace(/^0x/i, '').match(/../g) ?? [];
+  return `^${bytes.map((b) => `\\x${b.toLowerCase()}`).join('')}`;
 }

@@ -327,9 +327,9 @@ function readVirtual(b: Block, forward: ForwardMethod, r: Readers): { service: S
   } else if (expect !== undefined) {
     const pattern = useRegex ? expect : expect.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     check = send !== undefined ? { type: 'negotiate', send, expect: pattern, timeoutMs: timeout * 1000 } : { type: 'negotiate', expect: pattern, timeoutMs: timeout * 1000 };
-    if (protocol === 'udp') check = { type: 'udp', send: send ?? '', expect: pattern, timeoutMs: timeout * 1000 };
+    if (protocol === 'udp') check = { type: 'udp', send: { text: send ?? '' }, expect: pattern, timeoutMs: timeout * 1000 };
   } else if (protocol === 'udp') {
-    check = send !== undefined ? { type: 'udp', send, timeoutMs: timeout * 1000 } : { type: 'none' };
+    check = send !== undefined ? { type: 'udp', send: { text: send }, timeoutMs: timeout * 1000 } : { type: 'none' };
   } else {
     check = { type: 'tcp', timeoutMs: timeout * 1000 };
     if (send !== undefined) check = { type: 'negotiate', send, expect: '', timeoutMs: timeout * 1000 };

@@ -5,35 +5,17 @@
  * cannot be parsed.
  * @module
  */
+import type { CheckSpec, FunctionCheck } from '../health/spec.js';
 import type { DesiredState } from '../ipvs/state.js';
 import type { DestinationSpec, ServiceKey } from '../ipvs/types.js';
 
 /** Fields every imported check may carry. */
-export interface ImportedCheckCommon {
-  /** Probe this port instead of the destination's. */
-  port?: number;
-  /** Deadline of the whole check, in milliseconds. */
-  timeoutMs?: number;
-}
-
 /**
- * A health check as plain data, in the shape of the library's check
- * specifications (discriminated on `type`): `tcp` connects, `http`/`https`
- * fetch `path` and match `status` and the `expect` regex on the body,
- * `negotiate` sends `send` and matches `expect` over TCP, `udp` sends and
- * optionally matches, `dns` queries `name`, `icmp` pings, `exec` runs a
- * command (exit 0 up), `none` is always up.
+ * A health check as plain data: the library's {@link CheckSpec} less the
+ * function probe, so that `JSON.stringify` round-trips it and a
+ * {@link HealthChecker} takes it as it is.
  */
-export type ImportedCheck = ImportedCheckCommon & (
-  | { type: 'tcp' }
-  | { type: 'http' | 'https'; path?: string; method?: 'GET' | 'HEAD'; host?: string; status?: string; expect?: string }
-  | { type: 'negotiate'; send?: string; expect: string }
-  | { type: 'udp'; send: string; expect?: string }
-  | { type: 'dns'; name: string; recordType?: string; expect?: string }
-  | { type: 'icmp' }
-  | { type: 'exec'; command: string; args?: string[] }
-  | { type: 'none' }
-);
+export type ImportedCheck = Exclude<CheckSpec, FunctionCheck>;
 
 /** How one virtual service's destinations are checked and what happens to failing ones. */
 export interface ImportedHealth {

@@ -1,11 +1,14 @@
 // keepalived.conf import: a DR pair with VRRP, checkers and an include
 // (test/fixtures/importers/keepalived.conf), and the format's edge cases.
+import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importKeepalived } from '../../../src/importers/keepalived.js';
 import { ImportError } from '../../../src/importers/types.js';
+import { runCheck } from '../../../src/health/run-check.js';
+import { validateCheckSpec } from '../../../src/health/spec.js';
 import { normalizeState } from '../../../src/ipvs/state.js';
 
 const DIR = fileURLToPath(new URL('../../fixtures/importers/', import.meta.url));
@@ -108,5 +111,39 @@ describe('importKeepalived', () => {
     expect(importError('virtual_server 192.0.2.1 80 {\n  delay_loop soon\n}\n').message).toBe('k.conf:2:14: delay_loop: expected seconds, got "soon"');
     expect(importError('include other.conf\n').message).toContain('include is not supported here');
     expect(importError('  $VS=1\n')).toMatchObject({ line: 1, column: 3 });
+  });
+});
+
+describe('importKeepalived: UDP_CHECK becomes a check the health module runs as it is', () => {
+  const conf = `virtual_server 192.0.2.53 53 {
+  protocol UDP
+  real_server 127.0.0.1 53 {
+    UDP_CHECK {
+      connect_port PORT
+      connect_timeout 2
+      payload 68656c6c6f
+      require_reply 6f6b
+    }
+  }
+}
+`;
+
+  it('payload and require_reply are hex: sent as bytes, the reply must start with them', async () => {
+    const server = createSocket('udp4');
+    server.on('message', (msg, from) => server.send(msg.toString() === 'hello' ? 'ok then' : 'no', from.port, from.address));
+    await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
+    try {
+      const port = server.address().port;
+      const r = importKeepalived(conf.replace('PORT', String(port)), { file: 'k.conf' });
+      const check = r.health[0]!.check;
+      expect(check).toEqual({ type: 'udp', send: { hex: '68656c6c6f' }, expect: '^\\x6f\\x6b', port, timeoutMs: 2000 });
+      expect(validateCheckSpec(check)).toEqual(check);
+      const up = await runCheck(check, { address: '127.0.0.1', port: 53 });
+      expect(up).toMatchObject({ ok: true });
+      const down = await runCheck({ ...check, send: { hex: '6e6f' } }, { address: '127.0.0.1', port: 53 });
+      expect(down).toMatchObject({ ok: false });
+    } finally {
+      server.close();
+    }
   });
 });
