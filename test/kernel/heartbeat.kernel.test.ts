@@ -185,6 +185,8 @@ describe('heartbeat failover between two directors (real packets)', () => {
   it('elects exactly one master; the VIP is there only, and a client reaches the service through it', async () => {
     await p1.wait(isTo('master'), 'd1 master');
     await p2.wait((l) => l.event === 'peer' && l.nodeId === 1 && l.to === 'up', 'd2 hears d1');
+    // d2's election may report its first transition after the peer event: wait for it, then nothing else.
+    await p2.wait(isTo('backup'), 'd2 backup');
     expect(p2.transitions().map((t) => t.to)).toEqual(['backup']);
     expect(hasVip(d1)).toBe(true);
     expect(hasVip(d2)).toBe(false);
