@@ -70,4 +70,20 @@ describe('examples', () => {
     expect(out).toContain('drain 10.30.0.11: drained=true removed=true\n-A -t 10.30.0.100:80 -s wlc\n-a -t 10.30.0.100:80 -r 10.30.0.12:80 -m -w 5\n');
     expect(out).toContain('after stop: 0');
   });
+
+  it('seed 004: DR real servers, an sh service with ldirectord-style checks; a link down quiesces its server within the check interval', () => {
+    const out = example('seed-004-dr-ldirectord');
+    expect(out).toMatch(/^www1: .*verify \{"ok":true,"problems":\[\]\}$/m);
+    expect(out).toMatch(/^www2: .*verify \{"ok":true,"problems":\[\]\}$/m);
+    const saves = [...out.matchAll(/^-A -t 10\.40\.0\.100:80 -s sh -b sh-fallback\n-a .* -r 10\.40\.0\.11:80 -g -w (\d)\n-a .* -r 10\.40\.0\.12:80 -g -w (\d)$/gm)];
+    expect(saves.map((m) => [m[1], m[2]])).toEqual([['1', '1'], ['0', '1'], ['1', '1']]);
+    const round = (n: number) => out.match(new RegExp(`^round ${n}: (.*)$`, 'm'))![1].split(' ').map((s) => s.split('->')[1]);
+    expect(new Set(round(1))).toEqual(new Set(['www1', 'www2'])); // sh spreads the sources over both
+    expect(round(2).every((s) => s === 'www2')).toBe(true); // www1 quiesced: sh-fallback sends its sources to www2
+    expect(round(3)).toEqual(round(1)); // back: every source on its own server again
+    // Weight 0 within one check interval plus the check's timeout (and some slack for the slow sandbox).
+    const downMs = Number(out.match(/^www1 link down: weight 0 after (\d+) ms/m)![1]);
+    expect(downMs).toBeLessThan(200 + 300 + 1000);
+    expect(out).toMatch(/^www1 link up: weight 1 after \d+ ms$/m);
+  });
 });
