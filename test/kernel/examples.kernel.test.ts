@@ -86,4 +86,23 @@ describe('examples', () => {
     expect(downMs).toBeLessThan(200 + 300 + 1000);
     expect(out).toMatch(/^www1 link up: weight 1 after \d+ ms$/m);
   });
+
+  it('seed 001: the lvs-director subcommands run a NAT director; update takes a server whose service died out and back, reload adds only the difference', () => {
+    const out = example('seed-001-lvs-director');
+    const lines = out.split('\n');
+    const clients = lines.filter((l) => l.startsWith('client through the VIP: ')).map((l) => l.slice(24).split(' '));
+    expect(out).toContain('start: add 1 service, 2 destinations\n');
+    expect(out).toMatch(/^TCP  10\.50\.0\.100:80 rr\n  -> 10\.50\.0\.11:80 +Masq +1 +0 +0 *\n  -> 10\.50\.0\.12:80 +Masq +1 +0 +0 *$/m);
+    expect(new Set(clients[0])).toEqual(new Set(['www1:80', 'www2:80']));
+    expect(out).toContain('  10.50.0.12 down (connect ECONNREFUSED)\nupdate: delete 1 destination\n');
+    expect(clients[1]).toEqual(['www1:80', 'www1:80', 'www1:80', 'www1:80']);
+    expect(out).toContain('update: add 1 destination\nupdate: no changes\n');
+    expect(out).toContain('reload: add 1 service, 2 destinations\n');
+    expect(out).toMatch(/^TCP  10\.50\.0\.100:8080 rr\n  -> 10\.50\.0\.11:8080 +Masq +1 +0 +0 *\n  -> 10\.50\.0\.12:8080 +Masq +1 +0 +0 *$/m);
+    expect(new Set(clients[2].slice(0, 2))).toEqual(new Set(['www1:80', 'www2:80']));
+    expect(new Set(clients[2].slice(2))).toEqual(new Set(['www1:8080', 'www2:8080']));
+    expect(out).toContain('stop: table flushed, VIP removed\n');
+    expect(lines.at(-3)).toBe('  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'); // an empty table
+    expect(out).toContain('VIP on the director after stop: none\n');
+  });
 });
