@@ -18,8 +18,9 @@
  * - `status`: the table as `ipvsadm -Ln` prints it.
  *
  * Without a subcommand it runs a demonstration in namespaces of its own — a
- * director (`lb`), two web servers that use it as their gateway (the seed's
- * `lvs-route`), and a client, on one bridge — and deletes them at the end:
+ * director (`lb`), the two web servers (one `web` namespace holding both real
+ * servers' addresses) that use it as their gateway (the seed's `lvs-route`),
+ * and a client, on one bridge — and deletes them at the end:
  * `npm run build && npm run sandbox -- node dist/examples/seed-001-lvs-director.js`.
  * docs/seeds.md maps the seed's commands to these calls.
  */
@@ -145,7 +146,8 @@ async function command(cmd: string, conf: LvsConf, netns: string | undefined, lo
 /** The demonstration: the seed's cluster in namespaces, driven through the subcommands. */
 async function demo(): Promise<void> {
   const tag = process.pid;
-  const ns = { lan: `s1-lan-${tag}`, lb: `s1-lb-${tag}`, www1: `s1-www1-${tag}`, www2: `s1-www2-${tag}`, client: `s1-cl-${tag}` };
+  // Both real servers live in one namespace (`web`, two addresses): fewer node processes to start.
+  const ns = { lan: `s1-lan-${tag}`, lb: `s1-lb-${tag}`, web: `s1-web-${tag}`, client: `s1-cl-${tag}` };
   const ip = (...args: string[]) => execFileSync('ip', args);
   const children: ChildProcess[] = [];
   const inNs = (name: string, script: string) => {
@@ -158,29 +160,35 @@ async function demo(): Promise<void> {
   try {
     ip('-n', ns.lan, 'link', 'add', 'br0', 'type', 'bridge');
     ip('-n', ns.lan, 'link', 'set', 'br0', 'up');
-    const hosts: [string, string][] = [[ns.lb, '10.50.0.1/24'], [ns.www1, '10.50.0.11/24'], [ns.www2, '10.50.0.12/24'], [ns.client, '10.50.0.2/24']];
-    hosts.forEach(([host, addr], i) => {
+    const hosts: [string, string[]][] = [[ns.lb, ['10.50.0.1/24']], [ns.web, ['10.50.0.11/24', '10.50.0.12/24']], [ns.client, ['10.50.0.2/24']]];
+    hosts.forEach(([host, addrs], i) => {
       ip('link', 'add', 'eth0', 'netns', host, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', ns.lan);
       ip('-n', ns.lan, 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-      ip('-n', host, 'addr', 'add', addr, 'dev', 'eth0');
+      for (const a of addrs) ip('-n', host, 'addr', 'add', a, 'dev', 'eth0');
       ip('-n', host, 'link', 'set', 'lo', 'up');
       ip('-n', host, 'link', 'set', 'eth0', 'up');
     });
     // lvs-route on the real servers: no subnet route, the director as default gateway.
-    for (const rs of [ns.www1, ns.www2]) {
-      ip('-n', rs, 'route', 'del', '10.50.0.0/24', 'dev', 'eth0');
-      ip('-n', rs, 'route', 'add', 'default', 'via', '10.50.0.1', 'dev', 'eth0', 'onlink');
-    }
+    ip('-n', ns.web, 'route', 'del', '10.50.0.0/24', 'dev', 'eth0');
+    ip('-n', ns.web, 'route', 'add', 'default', 'via', '10.50.0.1', 'dev', 'eth0', 'onlink');
 
-    // Web servers on ports 80 and 8080 ("close"/"listen" on stdin stop and restart them), and a client.
-    const servers = ['www1', 'www2'].map((name) => inNs(ns[name as 'www1'], `
+    // Web servers www1 (10.50.0.11) and www2 (10.50.0.12) on ports 80 and 8080
+    // ("close www2" / "listen www2" on stdin stop and restart one), and a client.
+    const web = inNs(ns.web, `
       const http = require('http');
-      const servers = [80, 8080].map((port) => http.createServer((q, s) => s.end('${name}:' + port)));
-      const listen = () => Promise.all(servers.map((s, i) => new Promise((r) => s.listen([80, 8080][i], r)))).then(() => console.log('ready'));
-      require('readline').createInterface({ input: process.stdin }).on('line', (l) => {
-        if (l === 'close') { for (const s of servers) { s.close(); s.closeAllConnections(); } console.log('closed'); } else listen();
+      const www = { www1: '10.50.0.11', www2: '10.50.0.12' };
+      const servers = {};
+      const listen = (name) => Promise.all([80, 8080].map((port) => new Promise((r) => {
+        const s = http.createServer((q, res) => res.end(name + ':' + port));
+        (servers[name] ??= []).push(s);
+        s.listen(port, www[name], r);
+      })));
+      require('readline').createInterface({ input: process.stdin }).on('line', async (l) => {
+        const [cmd, name] = l.split(' ');
+        if (cmd === 'close') { for (const s of servers[name].splice(0)) { s.close(); s.closeAllConnections(); } console.log('closed'); }
+        else { await listen(name); console.log('ready'); }
       });
-      listen();`));
+      Promise.all([listen('www1'), listen('www2')]).then(() => console.log('ready'));`);
     const client = inNs(ns.client, `
       const http = require('http');
       const get = (port) => new Promise((resolve) => {
@@ -196,13 +204,13 @@ async function demo(): Promise<void> {
         console.log(out.join(' '));
       });
       console.log('ready');`);
-    await Promise.all([...servers, client].map((s) => s.next()));
-    const tell = async (i: number, what: string) => {
-      children[i].stdin!.write(`${what}\n`);
-      await servers[i].next();
+    await Promise.all([web.next(), client.next()]);
+    const tell = async (what: string) => {
+      children[0].stdin!.write(`${what}\n`);
+      await web.next();
     };
     const fetch = async (label: string, ports: number[]) => {
-      children[2].stdin!.write(`${JSON.stringify(ports)}\n`);
+      children[1].stdin!.write(`${JSON.stringify(ports)}\n`);
       console.log(`client ${label}: ${(await client.next()).value}`);
     };
 
@@ -217,12 +225,12 @@ async function demo(): Promise<void> {
     await lvsDirector('status');
     await fetch('through the VIP', [80, 80, 80, 80]);
 
-    await tell(1, 'close');
+    await tell('close www2');
     console.log('www2 web server stopped (the host still answers ping)');
     await lvsDirector('update');
     await fetch('through the VIP', [80, 80, 80, 80]);
 
-    await tell(1, 'listen');
+    await tell('listen www2');
     console.log('www2 web server back');
     await lvsDirector('update');
     await lvsDirector('update');

@@ -1,6 +1,9 @@
 // The examples run for real in the sandbox kernel (built by `npm run build`,
 // which `npm test` runs first), and print what they promise.
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from './harness.js';
 
@@ -104,5 +107,17 @@ describe('examples', () => {
     expect(out).toContain('stop: table flushed, VIP removed\n');
     expect(lines.at(-3)).toBe('  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'); // an empty table
     expect(out).toContain('VIP on the director after stop: none\n');
+
+    // The program form reads lvs.conf first: a bad key is refused, named, before anything is touched.
+    const dir = mkdtempSync(join(tmpdir(), 'lvs-conf-'));
+    try {
+      const conf = join(dir, 'lvs.conf');
+      writeFileSync(conf, 'VIP=lb.example\nVIP_IF=eth0:110\nTPORTS="http"\nRIPS="10.50.0.11"\n');
+      const r = spawnSync(process.execPath, ['dist/examples/seed-001-lvs-director.js', 'start', '--config', conf], { encoding: 'utf8' });
+      expect(r.stderr).toBe(`lvs-director: ${conf}: VIP: "lb.example" is not an IPv4 address (host names are not resolved)\n`);
+      expect(r.status).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
