@@ -1,6 +1,9 @@
 // The examples run for real in the sandbox kernel (built by `npm run build`,
 // which `npm test` runs first), and print what they promise.
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from './harness.js';
 
@@ -69,5 +72,52 @@ describe('examples', () => {
     expect(out).toContain('back: 10.30.0.11 up w=5, 10.30.0.12 up w=5');
     expect(out).toContain('drain 10.30.0.11: drained=true removed=true\n-A -t 10.30.0.100:80 -s wlc\n-a -t 10.30.0.100:80 -r 10.30.0.12:80 -m -w 5\n');
     expect(out).toContain('after stop: 0');
+  });
+
+  it('seed 004: DR real servers, an sh service with ldirectord-style checks; a link down quiesces its server within the check interval', () => {
+    const out = example('seed-004-dr-ldirectord');
+    expect(out).toMatch(/^www1: .*verify \{"ok":true,"problems":\[\]\}$/m);
+    expect(out).toMatch(/^www2: .*verify \{"ok":true,"problems":\[\]\}$/m);
+    const saves = [...out.matchAll(/^-A -t 10\.40\.0\.100:80 -s sh -b sh-fallback\n-a .* -r 10\.40\.0\.11:80 -g -w (\d)\n-a .* -r 10\.40\.0\.12:80 -g -w (\d)$/gm)];
+    expect(saves.map((m) => [m[1], m[2]])).toEqual([['1', '1'], ['0', '1'], ['1', '1']]);
+    const round = (n: number) => out.match(new RegExp(`^round ${n}: (.*)$`, 'm'))![1].split(' ').map((s) => s.split('->')[1]);
+    expect(new Set(round(1))).toEqual(new Set(['www1', 'www2'])); // sh spreads the sources over both
+    expect(round(2).every((s) => s === 'www2')).toBe(true); // www1 quiesced: sh-fallback sends its sources to www2
+    expect(round(3)).toEqual(round(1)); // back: every source on its own server again
+    // Weight 0 within one check interval plus the check's timeout (and some slack for the slow sandbox).
+    const downMs = Number(out.match(/^www1 link down: weight 0 after (\d+) ms/m)![1]);
+    expect(downMs).toBeLessThan(200 + 300 + 1500);
+    expect(out).toMatch(/^www1 link up: weight 1 after \d+ ms$/m);
+  });
+
+  it('seed 001: the lvs-director subcommands run a NAT director; update takes a server whose service died out and back, reload adds only the difference', () => {
+    const out = example('seed-001-lvs-director');
+    const lines = out.split('\n');
+    const clients = lines.filter((l) => l.startsWith('client through the VIP: ')).map((l) => l.slice(24).split(' '));
+    expect(out).toContain('start: add 1 service, 2 destinations\n');
+    expect(out).toMatch(/^TCP  10\.50\.0\.100:80 rr\n  -> 10\.50\.0\.11:80 +Masq +1 +0 +0 *\n  -> 10\.50\.0\.12:80 +Masq +1 +0 +0 *$/m);
+    expect(new Set(clients[0])).toEqual(new Set(['www1:80', 'www2:80']));
+    expect(out).toContain('  10.50.0.12 down (connect ECONNREFUSED)\nupdate: delete 1 destination\n');
+    expect(clients[1]).toEqual(['www1:80', 'www1:80', 'www1:80', 'www1:80']);
+    expect(out).toContain('update: add 1 destination\nupdate: no changes\n');
+    expect(out).toContain('reload: add 1 service, 2 destinations\n');
+    expect(out).toMatch(/^TCP  10\.50\.0\.100:8080 rr\n  -> 10\.50\.0\.11:8080 +Masq +1 +0 +0 *\n  -> 10\.50\.0\.12:8080 +Masq +1 +0 +0 *$/m);
+    expect(new Set(clients[2].slice(0, 2))).toEqual(new Set(['www1:80', 'www2:80']));
+    expect(new Set(clients[2].slice(2))).toEqual(new Set(['www1:8080', 'www2:8080']));
+    expect(out).toContain('stop: table flushed, VIP removed\n');
+    expect(lines.at(-3)).toBe('  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'); // an empty table
+    expect(out).toContain('VIP on the director after stop: none\n');
+
+    // The program form reads lvs.conf first: a bad key is refused, named, before anything is touched.
+    const dir = mkdtempSync(join(tmpdir(), 'lvs-conf-'));
+    try {
+      const conf = join(dir, 'lvs.conf');
+      writeFileSync(conf, 'VIP=lb.example\nVIP_IF=eth0:110\nTPORTS="http"\nRIPS="10.50.0.11"\n');
+      const r = spawnSync(process.execPath, ['dist/examples/seed-001-lvs-director.js', 'start', '--config', conf], { encoding: 'utf8' });
+      expect(r.stderr).toBe(`lvs-director: ${conf}: VIP: "lb.example" is not an IPv4 address (host names are not resolved)\n`);
+      expect(r.status).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
