@@ -103,20 +103,29 @@ export function compareDestinations(a: Destination, b: Destination): number {
  * exact merge order matters for byte-identical output.
  */
 export function glibcMergeSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
-  if (items.length <= 1) return items.slice();
-  const n1 = items.length >> 1;
-  const left = glibcMergeSort(items.slice(0, n1), cmp);
-  const right = glibcMergeSort(items.slice(n1), cmp);
-  const out: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < left.length && j < right.length) {
-    if (cmp(left[i]!, right[j]!) <= 0) out.push(left[i++]!);
-    else out.push(right[j++]!);
-  }
-  while (i < left.length) out.push(left[i++]!);
-  while (j < right.length) out.push(right[j++]!);
+  const out = items.slice();
+  if (out.length > 1) mergeSortRange(out, new Array<T>(out.length), 0, out.length, cmp);
   return out;
+}
+
+/**
+ * Sort `a[lo, hi)` in place as glibc's msort does (first half `n >> 1`
+ * elements, ties to the left), merging through `tmp`: the same comparisons in
+ * the same order as slicing and concatenating, without an array per call.
+ */
+function mergeSortRange<T>(a: T[], tmp: T[], lo: number, hi: number, cmp: (a: T, b: T) => number): void {
+  const n = hi - lo;
+  if (n <= 1) return;
+  const mid = lo + (n >> 1);
+  mergeSortRange(a, tmp, lo, mid, cmp);
+  mergeSortRange(a, tmp, mid, hi, cmp);
+  let i = lo;
+  let j = mid;
+  let k = lo;
+  while (i < mid && j < hi) tmp[k++] = cmp(a[i]!, a[j]!) <= 0 ? a[i++]! : a[j++]!;
+  while (i < mid) tmp[k++] = a[i++]!;
+  while (j < hi) tmp[k++] = a[j++]!;
+  for (k = lo; k < hi; k++) a[k] = tmp[k]!;
 }
 
 const SERVICE_OPTION: Record<Protocol, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };

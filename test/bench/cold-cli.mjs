@@ -29,6 +29,8 @@ const SERVICES = Number(process.env.COLD_SERVICES ?? 1000);
 const DESTS = 10;
 const LIST_REPEAT = Number(process.env.COLD_LIST_REPEAT ?? 5);
 const APPLY_REPEAT = Number(process.env.COLD_APPLY_REPEAT ?? 3);
+/** Optional: another build of the command (say, a copy of dist/ from before a change), timed alongside in the same alternation. */
+const BASE_BIN = process.env.COLD_BASE_BIN;
 
 /** The table of test/bench/run.mjs (and floor.c), as ipvsadm rules. */
 function rulesText(n, d) {
@@ -75,8 +77,9 @@ try {
   const ours = timed('node', [BIN, 'list', '--netns', listNs]).stdout;
   const theirs = timed('ip', ['netns', 'exec', listNs, 'ipvsadm', '-Ln']).stdout;
   if (ours !== theirs) throw new Error('ipvs-ts list and ipvsadm -Ln differ on the benchmark table');
-  const list = { ours: [], ipvsadm: [], wrapper: [] };
+  const list = { ours: [], ipvsadm: [], wrapper: [], base: [] };
   for (let i = 0; i < LIST_REPEAT; i++) {
+    if (BASE_BIN) list.base.push(timed('node', [BASE_BIN, 'list', '--netns', listNs]).took);
     list.ours.push(timed('node', [BIN, 'list', '--netns', listNs]).took);
     list.ipvsadm.push(timed('ip', ['netns', 'exec', listNs, 'ipvsadm', '-Ln']).took);
     list.wrapper.push(timed('ip', ['netns', 'exec', listNs, 'true']).took);
@@ -90,13 +93,14 @@ try {
   // ---- apply ----
   const snapFile = join(tmp, 'state.json');
   writeFileSync(snapFile, timed('node', [BIN, 'snapshot', '--netns', listNs]).stdout);
-  const apply = { ours: [], ipvsadm: [] };
+  const apply = { ours: [], ipvsadm: [], base: [] };
   for (let i = 0; i < APPLY_REPEAT; i++) {
     // Alternate which goes first, so neither always runs after the other.
     const runs = [
       () => apply.ours.push(timed('node', [BIN, 'apply', snapFile, '--netns', freshNamespace()]).took),
       () => apply.ipvsadm.push(timed('ip', ['netns', 'exec', freshNamespace(), 'ipvsadm', '-R'], rules).took),
     ];
+    if (BASE_BIN) runs.push(() => apply.base.push(timed('node', [BASE_BIN, 'apply', snapFile, '--netns', freshNamespace()]).took));
     if (i % 2) runs.reverse();
     for (const r of runs) r();
   }
@@ -113,14 +117,23 @@ try {
     m(list.ours),
     `${(lo / li).toFixed(2)} x ipvsadm -Ln; ${(lo / (li - lw)).toFixed(2)} x ipvsadm -Ln less the wrapper (target <= 2)`,
   ]);
+  if (BASE_BIN) {
+    const lb = median(list.base);
+    results.push([`the other build (${BASE_BIN}): list`, m(list.base), `${(lb / li).toFixed(2)} x ipvsadm -Ln; ${(lb / (li - lw)).toFixed(2)} x less the wrapper`]);
+  }
   const ao = median(apply.ours);
   const ai = median(apply.ipvsadm);
   results.push([`ipvsadm -R, ${SERVICES} x ${DESTS}, into an empty namespace`, m(apply.ipvsadm), '']);
   results.push([`ipvs-ts apply state.json --netns NS, into an empty namespace`, m(apply.ours), `${(ao / ai).toFixed(2)} x ipvsadm -R (target <= 0.4)`]);
+  if (BASE_BIN) {
+    const ab = median(apply.base);
+    results.push([`the other build: apply`, m(apply.base), `${(ab / ai).toFixed(2)} x ipvsadm -R`]);
+  }
   console.log(`| measurement | ms (median) | ratio |\n|---|---:|---|`);
   for (const [what, ms, ratio] of results) console.log(`| ${what} | ${ms} | ${ratio} |`);
   console.log(`\nlist runs (ms): ipvs-ts ${list.ours.map(Math.round).join(', ')}; ipvsadm ${list.ipvsadm.map(Math.round).join(', ')}; wrapper ${list.wrapper.map(Math.round).join(', ')}`);
   console.log(`apply runs (ms): ipvs-ts ${apply.ours.map(Math.round).join(', ')}; ipvsadm -R ${apply.ipvsadm.map(Math.round).join(', ')}`);
+  if (BASE_BIN) console.log(`other build (ms): list ${list.base.map(Math.round).join(', ')}; apply ${apply.base.map(Math.round).join(', ')}`);
 } finally {
   for (const name of namespaces.splice(0)) spawnSync('ip', ['netns', 'del', name]);
   rmSync(tmp, { recursive: true, force: true });
