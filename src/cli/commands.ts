@@ -6,12 +6,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { Ipvs } from '../ipvs/client.js';
-import { formatListing, type ListingView } from '../ipvs/listing.js';
+import type { Ipvs } from '../ipvs/client.js';
+import type { ListingView } from '../ipvs/listing.js';
 import type { DesiredState, Removal } from '../ipvs/state.js';
 import type { ImportResult } from '../importers/types.js';
 import { EXIT, InputError, UsageError, type CliIo } from './io.js';
-import { formatPlanDiff } from './plan-diff.js';
 
 /** What a command gets from main(). */
 export interface CommandContext {
@@ -36,7 +35,10 @@ export function toJson(value: unknown): string {
   return `${text.replace(/"\\u0000big:(-?\d+)"/g, '$1')}\n`;
 }
 
+// The client and the formatters are imported by the commands that use them,
+// not at start-up (see main.ts).
 async function withIpvs<T>(ctx: CommandContext, f: (ipvs: Ipvs) => Promise<T>): Promise<T> {
+  const { Ipvs } = await import('../ipvs/client.js');
   const ipvs = await Ipvs.open(ctx.netns === undefined ? {} : { netns: ctx.netns });
   try {
     return await f(ipvs);
@@ -70,7 +72,7 @@ const list: CommandSpec = {
       return { info: i, table: t };
     });
     if (ctx.values.json) ctx.io.stdout(toJson({ info, services: table }));
-    else ctx.io.stdout(formatListing(info, table, { view: views[0] ?? 'default', exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
+    else ctx.io.stdout((await import('../ipvs/listing.js')).formatListing(info, table, { view: views[0] ?? 'default', exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
     return EXIT.OK;
   },
 };
@@ -141,6 +143,7 @@ const apply: CommandSpec = {
     const { normalizeState } = await import('../ipvs/state.js');
     normalizeState(desired); // every invalid field reported before anything is read or sent (exit 3)
     const dryRun = !!ctx.values['dry-run'];
+    const { formatPlanDiff } = await import('./plan-diff.js');
     return withIpvs(ctx, async (ipvs) => {
       if (dryRun) {
         const plan = await ipvs.plan(desired, { removal: removal as Removal });

@@ -6,13 +6,26 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { IpvsError } from '../ipvs/errors.js';
-import { ApplyError } from '../ipvs/apply.js';
-import { InvalidArgumentError, NetlinkError } from '../errors.js';
-import { ImportError } from '../importers/types.js';
 import { EXIT, InputError, processIo, UnavailableError, UsageError, type CliIo } from './io.js';
 import { COMMANDS, type CommandContext } from './commands.js';
-import { runSandboxCommand } from './sandbox.js';
+
+// Start-up time is most of a cold command's time (docs/benchmarks.md, "Cold
+// command line"), so modules a command may not need are imported when needed:
+// the error classes below only once something failed, the client and the
+// formatters by the commands that use them (commands.ts), the sandbox by its
+// command.
+
+/** The error classes main() maps to exit codes, loaded on the error path only. */
+async function errorClasses() {
+  const [{ IpvsError }, { ApplyError }, { InvalidArgumentError, NetlinkError }, { ImportError }] = await Promise.all([
+    import('../ipvs/errors.js'),
+    import('../ipvs/apply.js'),
+    import('../errors.js'),
+    import('../importers/types.js'),
+  ]);
+  return { IpvsError, ApplyError, InvalidArgumentError, NetlinkError, ImportError };
+}
+type ErrorClasses = Awaited<ReturnType<typeof errorClasses>>;
 
 const USAGE = `Usage: ipvs-ts <command> [options]
 
@@ -51,7 +64,7 @@ export function netnsPath(value: string | undefined): string | undefined {
   return path;
 }
 
-function exitCodeOf(e: unknown): number {
+function exitCodeOf(e: unknown, { IpvsError, ImportError, InvalidArgumentError, NetlinkError }: ErrorClasses): number {
   if (e instanceof UsageError) return EXIT.USAGE;
   if (e instanceof InputError || e instanceof ImportError || e instanceof InvalidArgumentError || e instanceof SyntaxError) return EXIT.INVALID_INPUT;
   if (e instanceof UnavailableError) return EXIT.UNAVAILABLE;
@@ -69,7 +82,7 @@ function errorLine(e: unknown): string {
 }
 
 /** Is this the kernel's EINVAL (directly, or as the failing operation of an apply/restore)? */
-function isEinval(e: unknown): boolean {
+function isEinval(e: unknown, { ApplyError, NetlinkError }: ErrorClasses): boolean {
   if (e instanceof NetlinkError) return e.code === 'EINVAL';
   if (e instanceof ApplyError) return e.code === 'EINVAL';
   return false;
@@ -82,8 +95,8 @@ function isEinval(e: unknown): boolean {
  * table and IPVS takes the address for a broadcast). Say so instead of
  * leaving the user with "invalid argument".
  */
-async function explainEinval(e: unknown, netns: string | undefined): Promise<unknown> {
-  if (!isEinval(e)) return e;
+async function explainEinval(e: unknown, netns: string | undefined, classes: ErrorClasses): Promise<unknown> {
+  if (!isEinval(e, classes)) return e;
   try {
     const { Addresses } = await import('../system/addresses.js');
     const addrs = Addresses.open(netns === undefined ? {} : { netns });
@@ -124,7 +137,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   let netns: string | undefined;
   try {
     // The sandbox has its own command line (see src/sandbox/cli.mjs): passed on as it is.
-    if (command === 'sandbox') return await runSandboxCommand(rest);
+    if (command === 'sandbox') return await (await import('./sandbox.js')).runSandboxCommand(rest);
     const spec = COMMANDS[command];
     if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)} (try ipvs-ts --help)`);
     let parsed;
@@ -144,8 +157,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     const ctx: CommandContext = { io, netns, values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
     return await spec.run(ctx);
   } catch (e) {
-    const explained = await explainEinval(e, netns);
+    const classes = await errorClasses();
+    const explained = await explainEinval(e, netns, classes);
     io.stderr(errorLine(explained));
-    return exitCodeOf(e);
+    return exitCodeOf(e, classes);
   }
 }

@@ -26,6 +26,25 @@ import type {
 /** C's `int r = a - b` on unsigned 32-bit values: the difference wraps. */
 const wrap32 = (a: number, b: number): number => (a - b) | 0;
 
+/**
+ * A dotted-quad IPv4 address as one unsigned 32-bit word, without the
+ * allocations of {@link addressToBytes}: sorting a large table compares
+ * addresses tens of thousands of times, and in a fresh process the garbage
+ * those comparisons left was a visible part of a cold `ipvs-ts list`.
+ */
+function ipv4Word(address: string): number {
+  let word = 0;
+  let part = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46 /* . */) {
+      word = (word << 8) | part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return ((word << 8) | part) >>> 0;
+}
+
 function addressWords(address: string, family: Family): number[] {
   const b = addressToBytes(address, family);
   const n = family === 'ipv4' ? 1 : 4;
@@ -35,6 +54,7 @@ function addressWords(address: string, family: Family): number[] {
 }
 
 function compareAddresses(a: string, b: string, family: Family): number {
+  if (family === 'ipv4') return wrap32(ipv4Word(a), ipv4Word(b));
   const wa = addressWords(a, family);
   const wb = addressWords(b, family);
   let r = 0;
@@ -71,7 +91,7 @@ export function compareDestinations(a: Destination, b: Destination): number {
     const wb = b.family === 'ipv6' ? addressWords(b.address, 'ipv6') : [addressWords(b.address, 'ipv4')[0]!, 0, 0, 0];
     for (let i = 0; !r && i < 4; i++) r = wrap32(wa[i]!, wb[i]!);
   } else {
-    r = wrap32(addressWords(a.address, 'ipv4')[0]!, addressWords(b.address, b.family)[0]!);
+    r = wrap32(ipv4Word(a.address), b.family === 'ipv4' ? ipv4Word(b.address) : addressWords(b.address, b.family)[0]!);
   }
   if (r) return r;
   return a.port - b.port;
@@ -83,20 +103,29 @@ export function compareDestinations(a: Destination, b: Destination): number {
  * exact merge order matters for byte-identical output.
  */
 export function glibcMergeSort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
-  if (items.length <= 1) return items.slice();
-  const n1 = items.length >> 1;
-  const left = glibcMergeSort(items.slice(0, n1), cmp);
-  const right = glibcMergeSort(items.slice(n1), cmp);
-  const out: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < left.length && j < right.length) {
-    if (cmp(left[i]!, right[j]!) <= 0) out.push(left[i++]!);
-    else out.push(right[j++]!);
-  }
-  while (i < left.length) out.push(left[i++]!);
-  while (j < right.length) out.push(right[j++]!);
+  const out = items.slice();
+  if (out.length > 1) mergeSortRange(out, new Array<T>(out.length), 0, out.length, cmp);
   return out;
+}
+
+/**
+ * Sort `a[lo, hi)` in place as glibc's msort does (first half `n >> 1`
+ * elements, ties to the left), merging through `tmp`: the same comparisons in
+ * the same order as slicing and concatenating, without an array per call.
+ */
+function mergeSortRange<T>(a: T[], tmp: T[], lo: number, hi: number, cmp: (a: T, b: T) => number): void {
+  const n = hi - lo;
+  if (n <= 1) return;
+  const mid = lo + (n >> 1);
+  mergeSortRange(a, tmp, lo, mid, cmp);
+  mergeSortRange(a, tmp, mid, hi, cmp);
+  let i = lo;
+  let j = mid;
+  let k = lo;
+  while (i < mid && j < hi) tmp[k++] = cmp(a[i]!, a[j]!) <= 0 ? a[i++]! : a[j++]!;
+  while (i < mid) tmp[k++] = a[i++]!;
+  while (j < hi) tmp[k++] = a[j++]!;
+  for (k = lo; k < hi; k++) a[k] = tmp[k]!;
 }
 
 const SERVICE_OPTION: Record<Protocol, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
