@@ -27,8 +27,9 @@ import type {
   ProbeRunner,
 } from './checker-types.js';
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
-import { runCheck } from './run-check.js';
-import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec } from './spec.js';
+import { DeadlineQueue, type Deadline } from './deadlines.js';
+import { runCheck, type RunCheckOptions } from './run-check.js';
+import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
 
 /** The real clock. */
 export const systemClock: Clock = {
@@ -50,8 +51,9 @@ interface Member {
   removing: boolean;
   state: DestinationState;
   stateSince: number;
-  timer?: unknown;
-  inFlight?: AbortController;
+  timer?: Deadline;
+  /** What runs the check (built once, the same object every interval). */
+  target: CheckTarget;
 }
 
 function isNoSuchService(e: unknown): boolean {
@@ -116,6 +118,14 @@ export class HealthChecker extends EventEmitter {
   private quorum: boolean | undefined;
   private serviceWeight = 0;
   private readonly iterators = new Set<{ push(e: HealthEvent | null): void }>();
+  /** Aborted by stop(): every check in flight listens to it (one controller per start, not per check). */
+  private checking = new AbortController();
+  /** The options every check runs with (per start, for its signal). */
+  private checkOptions: RunCheckOptions = {};
+  /** Deadlines of runners other than runCheck (one timer for all). */
+  private readonly guardDeadlines: DeadlineQueue;
+  /** When each destination's next check is due (one timer for all). */
+  private readonly schedules: DeadlineQueue;
 
   /**
    * Check the options whole (every field named on error); nothing runs until {@link start}.
@@ -127,6 +137,8 @@ export class HealthChecker extends EventEmitter {
     this.key = keyOf(options.service);
     this.clock = options.clock ?? systemClock;
     this.runner = options.runner ?? runCheck;
+    this.guardDeadlines = new DeadlineQueue(this.clock);
+    this.schedules = new DeadlineQueue(this.clock);
     this.random = options.random ?? Math.random;
     this.intervalMs = positiveInt(options.intervalMs, 'intervalMs', 2000);
     this.timeoutMs = positiveInt(options.timeoutMs, 'timeoutMs', Math.min(this.intervalMs, DEFAULT_CHECK_TIMEOUT_MS));
@@ -152,7 +164,7 @@ export class HealthChecker extends EventEmitter {
       const w = d.weight ?? 1;
       if (!Number.isInteger(w) || w < 0) throw new InvalidArgumentError(`destinations[${i}].weight`, 'must be an integer ≥ 0');
       this.members.set(name, {
-        name, spec: rest, configuredWeight: w, check: check ?? options.check, health: newHealthRecord(now),
+        name, spec: rest, target: { address: rest.address, port: rest.port }, configuredWeight: w, check: check ?? options.check, health: newHealthRecord(now),
         maintenance: false, dirMaintenance: false, draining: false, removing: false, state: 'unknown', stateSince: now,
       });
     });
@@ -240,6 +252,8 @@ export class HealthChecker extends EventEmitter {
       await this.ipvs.addService(this.options.service);
     }
     this.running = true;
+    this.checking = new AbortController();
+    this.checkOptions = { signal: this.checking.signal, timeoutMs: this.timeoutMs, ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}) };
     try {
       // The first sync runs on its own so that a refusal (a destination the
       // kernel will not take) rejects start() instead of becoming an event.
@@ -260,10 +274,8 @@ export class HealthChecker extends EventEmitter {
     const wasRunning = this.running;
     this.running = false;
     this.clock.clearTimeout(this.syncTimer);
-    for (const m of this.members.values()) {
-      this.clock.clearTimeout(m.timer);
-      m.inFlight?.abort();
-    }
+    for (const m of this.members.values()) m.timer?.cancel();
+    this.checking.abort();
     await this.syncing;
     if (wasRunning && options.leave === false) {
       const live = await this.readLive();
@@ -313,45 +325,46 @@ export class HealthChecker extends EventEmitter {
 
   private schedule(m: Member, delayMs: number): void {
     if (!this.running || m.removing || m.draining) return;
-    m.timer = this.clock.setTimeout(() => void this.checkOnce(m), Math.max(0, delayMs));
+    m.timer = this.schedules.add(Math.max(0, delayMs), () => void this.checkOnce(m));
   }
 
   /** One guarded check: a throw, a rejection or a runner that never settles is a failure. */
-  private async guardedCheck(m: Member, signal: AbortSignal): Promise<CheckResult> {
+  private guardedCheck(m: Member): Promise<CheckResult> {
     const started = this.clock.now();
-    const options = { signal, timeoutMs: this.timeoutMs, ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}) };
+    const threw = (e: unknown): CheckResult => ({ ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` });
     if (this.runner === runCheck) {
       // runCheck keeps its own deadline and never rejects for a server: no second guard needed.
-      try {
-        return await runCheck(m.check, { address: m.spec.address, port: m.spec.port }, options);
-      } catch (e) {
-        return { ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` };
-      }
+      return runCheck(m.check, m.target, this.checkOptions).catch(threw);
     }
-    let timer: unknown;
     const limit = (m.check.timeoutMs ?? this.timeoutMs) + 1000;
-    const stuck = new Promise<CheckResult>((resolve) => {
-      timer = this.clock.setTimeout(() => resolve({ ok: false, latencyMs: this.clock.now() - started, detail: `check did not settle within ${limit} ms` }), limit);
+    return new Promise<CheckResult>((resolve) => {
+      let settled = false;
+      const settle = (r: CheckResult): void => {
+        if (settled) return;
+        settled = true;
+        deadline.cancel();
+        resolve(r);
+      };
+      const deadline = this.guardDeadlines.add(limit, () => settle({ ok: false, latencyMs: this.clock.now() - started, detail: `check did not settle within ${limit} ms` }));
+      try {
+        this.runner(m.check, m.target, this.checkOptions).then(settle, (e: unknown) => settle(threw(e)));
+      } catch (e) {
+        settle(threw(e));
+      }
     });
-    try {
-      const run = this.runner(m.check, { address: m.spec.address, port: m.spec.port }, options);
-      return await Promise.race([run, stuck]);
-    } catch (e) {
-      return { ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` };
-    } finally {
-      this.clock.clearTimeout(timer);
-    }
+  }
+
+  /** Someone hears `check` events (they cost an object and an emit per check otherwise). */
+  private hearsChecks(): boolean {
+    return this.iterators.size > 0 || this.listenerCount('check') > 0 || this.listenerCount('event') > 0;
   }
 
   private async checkOnce(m: Member): Promise<void> {
     if (!this.running || m.removing) return;
     const started = this.clock.now();
-    const controller = new AbortController();
-    m.inFlight = controller;
-    const result = await this.guardedCheck(m, controller.signal);
-    m.inFlight = undefined;
+    const result = await this.guardedCheck(m);
     if (!this.running || m.removing) return;
-    this.emitEvent({ type: 'check', destination: m.name, result });
+    if (this.hearsChecks()) this.emitEvent({ type: 'check', destination: m.name, result });
     const before = this.desired(m, this.expected.get(m.name) ?? null);
     recordResult(m.health, result, this.clock.now(), this.rise, this.fall);
     this.updateState(m, result);
@@ -552,7 +565,7 @@ export class HealthChecker extends EventEmitter {
     if (until !== 'all' && until !== 'active') throw new InvalidArgumentError('until', 'must be "all" or "active"');
     const started = this.clock.now();
     m.draining = true;
-    this.clock.clearTimeout(m.timer);
+    m.timer?.cancel();
     this.updateState(m);
     await this.sync();
     let remaining = { active: 0, inactive: 0, persistent: 0 };

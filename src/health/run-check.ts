@@ -4,10 +4,12 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
+import { DeadlineQueue } from './deadlines.js';
 import { probeExec } from './probe-exec.js';
 import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
+import { connectTcp, type SocketPlace } from './transport.js';
 
 /**
  * Specs already validated, by identity (a checker runs the same spec object
@@ -84,6 +86,7 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
     validated.add(spec);
   }
   const timeoutMs = spec.timeoutMs ?? options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+  if (spec.type === 'tcp') return runTcpCheck(spec.port ?? target.port, target.address, spec.source, timeoutMs, options);
   const started = performance.now();
   const controller = new AbortController();
   let timedOut = false;
@@ -117,4 +120,70 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
   }
   if (timedOut && !outcome.ok) outcome = { ok: false, detail: `timed out after ${timeoutMs} ms` };
   return { ...outcome, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
+}
+
+/** The deadlines of TCP checks: one timer for all (each check's socket keeps the process alive). */
+const tcpDeadlines = new DeadlineQueue({ now: () => performance.now(), setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, true);
+
+/** Checks in flight under a caller's signal, so that one abort listener per signal serves them all. */
+const underSignal = new WeakMap<AbortSignal, Set<() => void>>();
+
+function watchSignal(signal: AbortSignal, onAbort: () => void): () => void {
+  let set = underSignal.get(signal);
+  if (set === undefined) {
+    const members = new Set<() => void>();
+    set = members;
+    underSignal.set(signal, members);
+    signal.addEventListener(
+      'abort',
+      () => {
+        underSignal.delete(signal);
+        for (const f of [...members]) f();
+      },
+      { once: true },
+    );
+  }
+  set.add(onAbort);
+  const members = set;
+  return () => void members.delete(onAbort);
+}
+
+/**
+ * The TCP check without the general machinery: no AbortController (the
+ * caller's signal, if any, is watched through one shared listener), no
+ * promise race (the probe is ours and settles once), and its deadline in the
+ * shared {@link DeadlineQueue} instead of a timer of its own. Same outcomes
+ * and details as the general path.
+ */
+function runTcpCheck(port: number, address: string, source: string | undefined, timeoutMs: number, options: RunCheckOptions): Promise<CheckResult> {
+  const started = performance.now();
+  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 });
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.resolve(finish(false, 'aborted'));
+  return new Promise<CheckResult>((resolve) => {
+    let settled = false;
+    let socket: import('node:net').Socket | undefined;
+    let unwatch: (() => void) | undefined;
+    const done = (ok: boolean, detail: string): void => {
+      if (settled) return;
+      settled = true;
+      deadline.cancel();
+      unwatch?.();
+      socket?.destroy();
+      resolve(finish(ok, detail));
+    };
+    const deadline = tcpDeadlines.add(timeoutMs, () => done(false, `timed out after ${timeoutMs} ms`));
+    if (signal !== undefined) unwatch = watchSignal(signal, () => done(false, 'aborted'));
+    const place: SocketPlace = {};
+    if (options.netns !== undefined) place.netns = options.netns;
+    if (source !== undefined) place.source = source;
+    try {
+      socket = connectTcp(address, port, place);
+    } catch (e) {
+      done(false, errorText(e));
+      return;
+    }
+    socket.once('connect', () => done(true, 'connected'));
+    socket.on('error', (e) => done(false, `connect ${errorText(e)}`));
+  });
 }
