@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, rulesText } from './tables.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -42,17 +43,7 @@ function desiredState(n, d, spread = false) {
   return { services };
 }
 
-function rulesText(n, d) {
-  let out = '';
-  for (let s = 0; s < n; s++) {
-    const vip = `10.${1 + Math.floor(s / 250)}.${s % 250}.1:80`;
-    out += `-A -t ${vip} -s wlc\n`;
-    for (let i = 0; i < d; i++) out += `-a -t ${vip} -r 10.200.${s % 250}.${i + 2}:8080 -m -w ${i + 1}\n`;
-  }
-  return out;
-}
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (t0) => performance.now() - t0;
 
 // Every measurement gets a namespace of its own. Deleted destinations stay in

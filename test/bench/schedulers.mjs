@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './tables.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { simulate, readConnections } = await import(join(root, 'dist', 'src', 'index.js'));
@@ -21,7 +22,6 @@ const { simulate, readConnections } = await import(join(root, 'dist', 'src', 'in
 const PLACEMENTS = Number(process.env.BENCH_PLACEMENTS ?? 1_000_000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`node ${process.version}, kernel ${execFileSync('uname', ['-r']).toString().trim()}, ${new Date().toISOString()}`);
 
@@ -90,7 +90,6 @@ try {
     const { spawnSync } = require('node:child_process');
     (async () => {
       const { readConnections } = await import(${JSON.stringify(join(root, 'dist', 'src', 'index.js'))});
-      const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       const ours = [], theirs = [], raw = [];
       let entries = 0;
       for (let r = 0; r < ${REPEAT} + 1; r++) {
