@@ -3,7 +3,7 @@
 //
 //   npm run build && node test/bench/schedulers.mjs                      (simulate() only, on the host)
 //   npm run build && npm run sandbox -- node test/bench/schedulers.mjs   (both; the table part needs IPVS and root)
-//   BENCH_PLACEMENTS=1000000 BENCH_CONNECTIONS=10000 BENCH_REPEAT=5 ...
+//   BENCH_PLACEMENTS=1000000 BENCH_CONNECTIONS=10000 BENCH_REPEAT=5 BENCH_CONN_FIXTURE=/tmp/ip_vs_conn.txt ...
 //
 // The table part works in a network namespace it creates and deletes: a UDP
 // service whose destination sits behind a dummy interface, and one node
@@ -22,6 +22,9 @@ const { simulate, readConnections } = await import(join(root, 'dist', 'src', 'in
 const PLACEMENTS = Number(process.env.BENCH_PLACEMENTS ?? 1_000_000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 5);
+// BENCH_CONN_FIXTURE=/tmp/ip_vs_conn.txt saves the table's text, for profiling the parser on the host
+// (readConnections({ path })) with repeatable instruction counts.
+const FIXTURE = process.env.BENCH_CONN_FIXTURE ?? '';
 
 console.log(`node ${process.version}, kernel ${execFileSync('uname', ['-r']).toString().trim()}, ${new Date().toISOString()}`);
 
@@ -90,7 +93,9 @@ try {
     const { spawnSync } = require('node:child_process');
     (async () => {
       const { readConnections } = await import(${JSON.stringify(join(root, 'dist', 'src', 'index.js'))});
-      const ours = [], theirs = [], raw = [];
+      const { median } = await import(${JSON.stringify(join(root, 'test', 'bench', 'tables.mjs'))});
+      if (${JSON.stringify(FIXTURE)}) require('node:fs').writeFileSync(${JSON.stringify(FIXTURE)}, require('node:fs').readFileSync('/proc/net/ip_vs_conn'));
+      const ours = [], theirs = [], raw = [], ratios = [];
       let entries = 0;
       for (let r = 0; r < ${REPEAT} + 1; r++) {
         let t0 = performance.now();
@@ -108,16 +113,19 @@ try {
         require('node:fs').closeSync(fd);
         const c = performance.now() - t0;
         if (r === 0) continue;
-        entries = n; ours.push(a); theirs.push(b); raw.push(c);
+        entries = n; ours.push(a); theirs.push(b); raw.push(c); ratios.push(b / a);
       }
-      console.log(JSON.stringify({ entries, ours: median(ours), theirs: median(theirs), raw: median(raw) }));
+      const span = (xs) => [Math.min(...xs), Math.max(...xs)];
+      console.log(JSON.stringify({ entries, ours: median(ours), theirs: median(theirs), raw: median(raw), ratio: median(ratios), ratios: span(ratios) }));
     })();`;
   const m = JSON.parse(inNs(process.execPath, ['-e', inner]).toString().trim().split('\n').pop());
   console.log(`\n| connection table of ${m.entries.toLocaleString('en')} entries | median ms |\n|---|---:|`);
   console.log(`| the kernel's text alone (read(2) of /proc/net/ip_vs_conn, nothing parsed) | ${m.raw.toFixed(1)} |`);
   console.log(`| readConnections() (streamed, every entry parsed) | ${m.ours.toFixed(1)} |`);
   console.log(`| ipvsadm -Lnc (spawned) | ${m.theirs.toFixed(1)} |`);
-  console.log(`| ratio ipvsadm / readConnections | ${(m.theirs / m.ours).toFixed(2)}x |`);
+  console.log(`| ratio ipvsadm / readConnections (of the medians) | ${(m.theirs / m.ours).toFixed(2)}x |`);
+  console.log(`| ratio within each round: median (min–max) | ${m.ratio.toFixed(2)}x (${m.ratios[0].toFixed(2)}–${m.ratios[1].toFixed(2)}) |`);
+  if (FIXTURE) console.log(`\n(the table's text was saved to ${FIXTURE})`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   spawnSync('ip', ['netns', 'del', ns]);
