@@ -46,13 +46,13 @@ export interface IpvsConnection {
   state: string;
   /** Seconds until the entry expires. */
   expires: number;
-  /** Persistence engine name (e.g. `'sip'`), for entries that carry engine data. */
+  /** Persistence engine name (e.g. `'sip'`), for entries that carry engine data; else `undefined` (every entry has every property). */
   persistenceEngine?: string;
   /** Persistence engine data (the SIP Call-ID). */
   persistenceData?: string;
   /** Whether this is a persistence template rather than a connection. */
   template: boolean;
-  /** For a template: the service it belongs to (a fwmark service as `{ fwmark, family }`). */
+  /** For a template: the service it belongs to (a fwmark service as `{ fwmark, family }`); else `undefined`. */
   service?: ServiceKey;
 }
 
@@ -62,7 +62,7 @@ export interface ReadConnectionsOptions {
   netns?: string;
   /** Stops the reading; the iteration then throws an AbortError. */
   signal?: AbortSignal;
-  /** Bytes read per system call (default 256 KiB: each read makes the kernel walk its table again up to where the last one stopped). */
+  /** Bytes read per system call (default 256 KiB: each read makes the kernel walk its table again up to where the last one stopped; a read of the kernel's file holds the event loop while the kernel writes it). */
   chunkSize?: number;
   /** File to read instead of the kernel's (tests, or a saved copy); not combined with netns. */
   path?: string;
@@ -84,10 +84,12 @@ const isHeader = (buf: Buffer, a: number, b: number): boolean => b - a >= 4 && b
 /**
  * The connection table of this or another network namespace, one array of
  * entries per chunk read (a chunk is at most `chunkSize` bytes of text, so
- * about 2,500 entries by default): the cheapest way through a large table.
+ * about 3,900 IPv4 entries by default): the cheapest way through a large table.
  * The file is opened once (in the namespace, on a short-lived native thread
  * that joins it: `/proc/thread-self/net/ip_vs_conn`) and read in chunks; the
- * lines of each chunk are parsed as it arrives.
+ * lines of each chunk are parsed from its bytes as it arrives. The kernel's
+ * file is read with blocking reads (it never waits for a device), one chunk
+ * per turn of the event loop.
  * @throws Error with `code` ENOENT when IPVS is not loaded (no such file), or the namespace cannot be entered.
  */
 export async function* readConnectionBatches(options: ReadConnectionsOptions = {}): AsyncGenerator<IpvsConnection[], void, undefined> {
