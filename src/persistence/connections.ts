@@ -14,12 +14,15 @@
  * (ip_vs_core.c, `ip_vs_sched_persist`).
  * @module
  */
-import { close, read } from 'node:fs';
+import { close, read, readSync } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
 import { AbortError, InvalidArgumentError } from '../errors.js';
-import { bytesToAddress, type Family } from '../ipvs/address.js';
+import type { Family } from '../ipvs/address.js';
 import type { Protocol, ServiceKey } from '../ipvs/types.js';
 import { openFile } from '../netlink/binding.js';
+import { parseConnectionBytes } from './connection-line.js';
+
+export { parseConnectionLine } from './connection-line.js';
 
 /** One entry of the connection table. */
 export interface IpvsConnection {
@@ -43,13 +46,13 @@ export interface IpvsConnection {
   state: string;
   /** Seconds until the entry expires. */
   expires: number;
-  /** Persistence engine name (e.g. `'sip'`), for entries that carry engine data. */
+  /** Persistence engine name (e.g. `'sip'`), for entries that carry engine data; else `undefined` (every entry has every property). */
   persistenceEngine?: string;
   /** Persistence engine data (the SIP Call-ID). */
   persistenceData?: string;
   /** Whether this is a persistence template rather than a connection. */
   template: boolean;
-  /** For a template: the service it belongs to (a fwmark service as `{ fwmark, family }`). */
+  /** For a template: the service it belongs to (a fwmark service as `{ fwmark, family }`); else `undefined`. */
   service?: ServiceKey;
 }
 
@@ -59,143 +62,34 @@ export interface ReadConnectionsOptions {
   netns?: string;
   /** Stops the reading; the iteration then throws an AbortError. */
   signal?: AbortSignal;
-  /** Bytes read per system call (default 256 KiB: each read makes the kernel walk its table again up to where the last one stopped). */
+  /** Bytes read per system call (default 256 KiB: each read makes the kernel walk its table again up to where the last one stopped; a read of the kernel's file holds the event loop while the kernel writes it). */
   chunkSize?: number;
   /** File to read instead of the kernel's (tests, or a saved copy); not combined with netns. */
   path?: string;
 }
 
-const PROTOCOL_NAMES: Record<string, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp', IP: 'ip', ICMP: 'icmp', ICMPv6: 'icmpv6' };
-const TEMPLATE_STATES = new Set(['NONE', 'ASSURED']);
-
-const DECIMAL = Array.from({ length: 256 }, (_, i) => String(i));
-
-/** Value of a hex digit character code, or -1. */
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 70) return c - 55;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
+function readChunk(fd: number, buf: Buffer, offset: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
-/** Field boundaries of one line: starts and ends of the whitespace-separated fields. */
-const starts = new Int32Array(64);
-const ends = new Int32Array(64);
-
-function bad(line: string, what: string): never {
-  throw new Error(`connection table line: ${what}: ${JSON.stringify(line)}`);
+/** Whether buf[a, b) holds only blanks. */
+function blank(buf: Buffer, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (buf[i] !== 32 && buf[i] !== 9 && buf[i] !== 13) return false;
+  return true;
 }
 
-/** A hex number in line[a, b), at most 8 digits. */
-function hexAt(line: string, a: number, b: number): number {
-  if (b - a > 8 || b === a) bad(line, 'bad hex field');
-  let v = 0;
-  for (let i = a; i < b; i++) {
-    const d = hexDigit(line.charCodeAt(i));
-    if (d < 0) bad(line, 'bad hex field');
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-/** An address field in line[a, b): 8 hex digits (IPv4) or eight 4-digit groups (IPv6). */
-function addressAt(line: string, a: number, b: number, out: { text: string; ipv6: boolean; firstWord: number }): void {
-  if (b - a === 8) {
-    const v = hexAt(line, a, b);
-    out.text = `${DECIMAL[v >>> 24]}.${DECIMAL[(v >>> 16) & 255]}.${DECIMAL[(v >>> 8) & 255]}.${DECIMAL[v & 255]}`;
-    out.ipv6 = false;
-    out.firstWord = v;
-    return;
-  }
-  if (b - a !== 39) bad(line, 'bad address field');
-  const bytes = new Uint8Array(16);
-  for (let g = 0; g < 8; g++) {
-    const p = a + g * 5;
-    if (g < 7 && line.charCodeAt(p + 4) !== 58) bad(line, 'bad IPv6 address field');
-    const w = hexAt(line, p, p + 4);
-    bytes[g * 2] = w >> 8;
-    bytes[g * 2 + 1] = w & 255;
-  }
-  out.text = bytesToAddress(bytes, 'ipv6');
-  out.ipv6 = true;
-  out.firstWord = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
-}
-
-const client = { text: '', ipv6: false, firstWord: 0 };
-const virt = { text: '', ipv6: false, firstWord: 0 };
-const dest = { text: '', ipv6: false, firstWord: 0 };
-
-/**
- * Parse one line of /proc/net/ip_vs_conn (not the header). Throws on a line
- * that does not have the kernel's format.
- */
-export function parseConnectionLine(line: string): IpvsConnection {
-  // Split on spaces by hand: this runs once per entry of tables of any size.
-  let n = 0;
-  const len = line.length;
-  for (let i = 0; i < len && n < 64; ) {
-    while (i < len && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
-    if (i >= len) break;
-    starts[n] = i;
-    while (i < len && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
-    ends[n++] = i;
-  }
-  if (n < 9) bad(line, `${n} fields, expected at least 9`);
-  const protoName = line.slice(starts[0]!, ends[0]!);
-  const protocol = PROTOCOL_NAMES[protoName] ?? protoName.toLowerCase();
-  addressAt(line, starts[1]!, ends[1]!, client);
-  addressAt(line, starts[3]!, ends[3]!, virt);
-  addressAt(line, starts[5]!, ends[5]!, dest);
-  const port = (k: number) => {
-    if (ends[k]! - starts[k]! !== 4) bad(line, 'bad port field');
-    return hexAt(line, starts[k]!, ends[k]!);
-  };
-  const clientPort = port(2);
-  const state = line.slice(starts[7]!, ends[7]!);
-  let expires = 0;
-  for (let i = starts[8]!; i < ends[8]!; i++) {
-    const c = line.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) bad(line, 'bad expiry');
-    expires = expires * 10 + c;
-  }
-  const family: Family = client.ipv6 ? 'ipv6' : 'ipv4';
-  const entry: IpvsConnection = {
-    protocol,
-    family,
-    clientAddress: client.text,
-    clientPort,
-    virtualAddress: virt.text,
-    virtualPort: port(4),
-    destinationAddress: dest.text,
-    destinationPort: port(6),
-    state,
-    expires,
-    template: clientPort === 0 && TEMPLATE_STATES.has(state),
-  };
-  if (n >= 10) {
-    entry.persistenceEngine = line.slice(starts[9]!, ends[9]!);
-    if (n >= 11) entry.persistenceData = line.slice(starts[10]!).trimEnd();
-  }
-  if (entry.template) {
-    entry.service =
-      protocol === 'ip'
-        ? { fwmark: virt.firstWord, family }
-        : { protocol: protocol as Protocol, address: virt.text, port: entry.virtualPort };
-  }
-  return entry;
-}
-
-function readChunk(fd: number, buf: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
-}
+/** `Pro ` at buf[a]: the header line. */
+const isHeader = (buf: Buffer, a: number, b: number): boolean => b - a >= 4 && buf[a] === 80 && buf[a + 1] === 114 && buf[a + 2] === 111 && buf[a + 3] === 32;
 
 /**
  * The connection table of this or another network namespace, one array of
  * entries per chunk read (a chunk is at most `chunkSize` bytes of text, so
- * about 2,500 entries by default): the cheapest way through a large table.
+ * about 3,900 IPv4 entries by default): the cheapest way through a large table.
  * The file is opened once (in the namespace, on a short-lived native thread
  * that joins it: `/proc/thread-self/net/ip_vs_conn`) and read in chunks; the
- * lines of each chunk are parsed as it arrives.
+ * lines of each chunk are parsed from its bytes as it arrives. The kernel's
+ * file is read with blocking reads (it never waits for a device), one chunk
+ * per turn of the event loop.
  * @throws Error with `code` ENOENT when IPVS is not loaded (no such file), or the namespace cannot be entered.
  */
 export async function* readConnectionBatches(options: ReadConnectionsOptions = {}): AsyncGenerator<IpvsConnection[], void, undefined> {
@@ -206,31 +100,55 @@ export async function* readConnectionBatches(options: ReadConnectionsOptions = {
   if (!Number.isInteger(chunkSize) || chunkSize < 256 || chunkSize > 1 << 24) throw new InvalidArgumentError('chunkSize', `must be an integer from 256 to ${1 << 24}, got ${chunkSize}`);
   if (signal?.aborted) throw new AbortError('reading the connection table was aborted', { cause: signal.reason });
   const path = options.path ?? (netns === undefined ? '/proc/net/ip_vs_conn' : '/proc/thread-self/net/ip_vs_conn');
+  // The kernel's file is read with blocking reads: a read of /proc never waits
+  // for a device, it is the kernel writing text, and in a thread-pool read
+  // that hand-off cost more than the text itself (docs/benchmarks.md).
+  // Another file may sit on a slow disk and is read through the thread pool.
+  const fromKernel = options.path === undefined || options.path.startsWith('/proc/');
   const fd = openFile(path, fsConstants.O_RDONLY, netns === undefined ? {} : { netns });
   try {
-    const buf = Buffer.allocUnsafe(chunkSize);
-    let rest = '';
+    // Lines are parsed from the bytes as read; the unfinished last line of a
+    // chunk moves to the front and the next read appends to it.
+    let buf = Buffer.allocUnsafe(chunkSize);
+    let kept = 0;
     let header = true;
+    let first = true;
     for (;;) {
       if (signal?.aborted) throw new AbortError('reading the connection table was aborted', { cause: signal.reason });
-      const n = await readChunk(fd, buf);
+      if (kept === buf.length) {
+        // A line longer than the chunk (engine data): room for it.
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, kept);
+        buf = bigger;
+      }
+      let n: number;
+      if (fromKernel) {
+        // Let other work run between chunks (the reads themselves do not wait for anything).
+        if (!first) await new Promise((resolve) => setImmediate(resolve));
+        n = readSync(fd, buf, kept, buf.length - kept, null);
+      } else n = await readChunk(fd, buf, kept);
+      first = false;
       if (n === 0) break;
-      const text = rest + buf.toString('latin1', 0, n);
+      const end = kept + n;
       const batch: IpvsConnection[] = [];
       let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        const line = text.slice(start, nl);
-        start = nl + 1;
+      for (let i = 0; i < end; i++) {
+        if (buf[i] !== 10) continue;
         if (header) {
           header = false;
-          if (line.startsWith('Pro ')) continue;
+          if (isHeader(buf, start, i)) {
+            start = i + 1;
+            continue;
+          }
         }
-        if (line.length > 0) batch.push(parseConnectionLine(line));
+        if (i > start) batch.push(parseConnectionBytes(buf, start, i));
+        start = i + 1;
       }
-      rest = text.slice(start);
+      kept = end - start;
+      if (kept > 0) buf.copy(buf, 0, start, end);
       if (batch.length > 0) yield batch;
     }
-    if (rest.trim().length > 0) yield [parseConnectionLine(rest)];
+    if (kept > 0 && !blank(buf, 0, kept) && !(header && isHeader(buf, 0, kept))) yield [parseConnectionBytes(buf, 0, kept)];
   } finally {
     close(fd, () => undefined);
   }

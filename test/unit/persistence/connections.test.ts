@@ -42,9 +42,54 @@ describe('parseConnectionLine', () => {
     expect(sip).toMatchObject({ persistenceEngine: 'sip', persistenceData: 'abc123@host', template: true });
   });
 
+  it('reads fields wider than their column: SCTP, long state names, long expiry', () => {
+    const c = `SCTP 0A030007 9C40 0A040001 0050 0A05000B 1F90 SHUTDOWN_ACK_SENT 12345678`;
+    expect(parseConnectionLine(c)).toMatchObject({ protocol: 'sctp', state: 'SHUTDOWN_ACK_SENT', expires: 12345678, clientPort: 40000, destinationPort: 8080 });
+    // Unknown protocol names are lower-cased; tabs separate as well as spaces.
+    expect(parseConnectionLine(`ICMPv6\t0A030007\t0000\t0A040001\t0000\t0A05000B\t0000\tICMP\t5`)).toMatchObject({ protocol: 'icmpv6', state: 'ICMP', template: false });
+  });
+
+  it('reads engine data to the end of the line and gives every entry the same properties', () => {
+    const sip = parseConnectionLine(`${line4('UDP', '10.3.0.9', 0, '10.4.0.1', 5060, '10.5.0.13', 5060, 'NONE', 12, ' sip a b@host')}  \r`);
+    expect(sip).toMatchObject({ persistenceEngine: 'sip', persistenceData: 'a b@host', service: { protocol: 'udp', address: '10.4.0.1', port: 5060 } });
+    const plain = parseConnectionLine(line4('TCP', '10.3.0.7', 40000, '10.4.0.1', 80, '10.5.0.11', 8080, 'ESTABLISHED', 899));
+    expect(plain.persistenceEngine).toBeUndefined();
+    expect(plain.service).toBeUndefined();
+    expect(Object.keys(plain)).toEqual(Object.keys(sip));
+  });
+
+  it('formats each address by its own value, also when many distinct addresses share cache slots', () => {
+    // More distinct addresses than the caches hold, read twice: every text must still match its value.
+    const canon6 = (g: number[]) => new URL(`http://[${full6(g)}]/`).hostname.slice(1, -1);
+    for (let round = 0; round < 2; round++) {
+      const want: string[] = [];
+      const got: string[] = [];
+      for (let i = 0; i < 40000; i += 5) {
+        const a = `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+        const b = `192.168.${(i * 3) & 255}.${(i * 5) & 255}`;
+        const e = parseConnectionLine(line4('TCP', a, 1000, '10.4.0.1', 80, b, 80, 'FIN_WAIT', 1));
+        want.push(a, b);
+        got.push(e.clientAddress, e.destinationAddress);
+      }
+      for (let i = 0; i < 6000; i += 3) {
+        const c = [0x2001, 0xdb8, i, 0, 0, 0, i & 1, 1];
+        const d = [0x2001, 0xdb8, 5, 0, 0, 0, 0, i];
+        const e = parseConnectionLine(`TCP ${full6(c)} 0050 ${full6([0x2001, 0xdb8, 4, 0, 0, 0, 0, 1])} 0050 ${full6(d)} 0050 SYN_RECV 3`);
+        want.push(canon6(c), canon6(d));
+        got.push(e.clientAddress, e.destinationAddress);
+      }
+      expect(got).toEqual(want);
+    }
+  });
+
   it('rejects a line that is not in the kernel format', () => {
     expect(() => parseConnectionLine('TCP 0A 1 2')).toThrow(/fields/);
     expect(() => parseConnectionLine(line4('TCP', '10.3.0.7', 1, '10.4.0.1', 80, '10.5.0.11', 80, 'X', 1).replace('0A030007', 'ZZ'))).toThrow();
+    expect(() => parseConnectionLine(line4('TCP', '10.3.0.7', 1, '10.4.0.1', 80, '10.5.0.11', 80, 'X', 1).replace('0A030007', '0A03000G'))).toThrow(/hex/);
+    expect(() => parseConnectionLine(line4('TCP', '10.3.0.7', 1, '10.4.0.1', 80, '10.5.0.11', 80, 'X', 1).replace(' 0050 ', ' 050 '))).toThrow(/port/);
+    expect(() => parseConnectionLine(line4('TCP', '10.3.0.7', 1, '10.4.0.1', 80, '10.5.0.11', 80, 'X', 1).replace(/ 1$/, ' 1s'))).toThrow(/expiry/);
+    const six = full6([0xfd00, 3, 0, 0, 0, 0, 0, 1]);
+    expect(() => parseConnectionLine(`TCP ${six.replace(/:/g, '-')} 0050 0A040001 0050 0A05000B 0050 NONE 1`)).toThrow(/IPv6/);
   });
 });
 
@@ -62,6 +107,35 @@ describe('readConnections over a file', () => {
     for await (const c of readConnections({ path: file, chunkSize: 257 })) got.push(c);
     expect(got.map((c) => c.clientPort)).toEqual(lines.map((_, i) => 1024 + i));
     expect(got[499]).toMatchObject({ clientAddress: '10.3.1.243', expires: 499 });
+  });
+
+  it('reads lines longer than a chunk, a table without a final newline, and each chunk size alike', async () => {
+    const long = line4('UDP', '10.3.0.9', 0, '10.4.0.1', 5060, '10.5.0.13', 5060, 'NONE', 12, ` sip ${'c'.repeat(300)}@host`);
+    const mixed = [
+      ...lines.slice(0, 40),
+      long,
+      `TCP ${full6([0xfd00, 3, 0, 0, 0, 0, 0, 0x100])} 9C40 ${full6([0xfd00, 4, 0, 0, 0, 0, 0, 1])} 0050 0A05000B 1F90 TIME_WAIT        60`,
+      line4('IP', '10.3.0.9', 0, '0.0.0.7', 0, '10.5.0.13', 0, 'ASSURED', 12),
+      ...lines.slice(40, 80),
+    ];
+    const f = join(dir, 'mixed');
+    writeFileSync(f, [HEADER, ...mixed].join('\n'));
+    const expected = mixed.map(parseConnectionLine);
+    for (const chunkSize of [256, 300, 1000, 4096, 262144]) {
+      const got = [];
+      for await (const c of readConnections({ path: f, chunkSize })) got.push(c);
+      expect(got).toStrictEqual(expected);
+    }
+    expect(expected[40]!.persistenceData).toBe(`${'c'.repeat(300)}@host`);
+    expect(expected[42]!.service).toEqual({ fwmark: 7, family: 'ipv4' });
+  });
+
+  it('reads a table with no entries', async () => {
+    const f = join(dir, 'empty');
+    writeFileSync(f, `${HEADER}\n`);
+    const got = [];
+    for await (const c of readConnections({ path: f })) got.push(c);
+    expect(got).toEqual([]);
   });
 
   it('stops with an AbortError when aborted', async () => {
