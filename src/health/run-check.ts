@@ -9,7 +9,7 @@ import { probeExec } from './probe-exec.js';
 import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
-import { connectTcp, type SocketPlace } from './transport.js';
+import { startTcpConnect, type SocketPlace, type TcpConnectHandle } from './transport.js';
 
 /**
  * Specs already validated, by identity (a checker runs the same spec object
@@ -162,14 +162,14 @@ function runTcpCheck(port: number, address: string, source: string | undefined, 
   if (signal?.aborted) return Promise.resolve(finish(false, 'aborted'));
   return new Promise<CheckResult>((resolve) => {
     let settled = false;
-    let socket: import('node:net').Socket | undefined;
+    let connect: TcpConnectHandle | undefined;
     let unwatch: (() => void) | undefined;
     const done = (ok: boolean, detail: string): void => {
       if (settled) return;
       settled = true;
       deadline.cancel();
       unwatch?.();
-      socket?.destroy();
+      connect?.cancel();
       resolve(finish(ok, detail));
     };
     const deadline = tcpDeadlines.add(timeoutMs, () => done(false, `timed out after ${timeoutMs} ms`));
@@ -178,12 +178,9 @@ function runTcpCheck(port: number, address: string, source: string | undefined, 
     if (options.netns !== undefined) place.netns = options.netns;
     if (source !== undefined) place.source = source;
     try {
-      socket = connectTcp(address, port, place);
+      connect = startTcpConnect(address, port, place, (error) => done(error === undefined, error === undefined ? 'connected' : `connect ${error}`));
     } catch (e) {
-      done(false, errorText(e));
-      return;
+      done(false, `connect ${errorText(e)}`);
     }
-    socket.once('connect', () => done(true, 'connected'));
-    socket.on('error', (e) => done(false, `connect ${errorText(e)}`));
   });
 }
