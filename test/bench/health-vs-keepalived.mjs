@@ -7,6 +7,7 @@
 //
 //   npm run build && npm run sandbox -- node test/bench/health-vs-keepalived.mjs
 //   HEALTH_BENCH_N=1000 HEALTH_BENCH_SECONDS=10 ...
+//   HEALTH_BENCH_DIST=/path/to/another/dist ... (time another build of ipvs-ts)
 //
 // Needs keepalived (Debian package `keepalived`) for the peer; only this
 // benchmark does.
@@ -26,7 +27,7 @@ const addr = (i) => `127.0.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
 
 if (process.argv[2] === '--ours') {
   // Inside the namespace: our checker over the real table, its lateness measured.
-  const { HealthChecker, Ipvs } = await import(join(root, 'dist', 'src', 'index.js'));
+  const { HealthChecker, Ipvs } = await import(join(process.env.HEALTH_BENCH_DIST ?? join(root, 'dist'), 'src', 'index.js'));
   const ipvs = await Ipvs.open();
   const last = new Map();
   const lateness = [];
