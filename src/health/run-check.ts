@@ -9,6 +9,7 @@ import { probeExec } from './probe-exec.js';
 import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
+import { tickNow } from './tick-clock.js';
 import { startTcpConnect, type SocketPlace, type TcpConnectHandle } from './transport.js';
 
 /**
@@ -123,7 +124,7 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
 }
 
 /** The deadlines of TCP checks: one timer for all (each check's socket keeps the process alive). */
-const tcpDeadlines = new DeadlineQueue({ now: () => performance.now(), setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, true);
+const tcpDeadlines = new DeadlineQueue({ now: tickNow, setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, true);
 
 /** Checks in flight under a caller's signal, so that one abort listener per signal serves them all. */
 const underSignal = new WeakMap<AbortSignal, Set<() => void>>();
@@ -156,8 +157,9 @@ function watchSignal(signal: AbortSignal, onAbort: () => void): () => void {
  * and details as the general path.
  */
 function runTcpCheck(port: number, address: string, source: string | undefined, timeoutMs: number, options: RunCheckOptions): Promise<CheckResult> {
-  const started = performance.now();
-  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 });
+  // The clock of this turn of the loop: checks started together, and connects completed together, share one reading.
+  const started = tickNow();
+  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((tickNow() - started) * 1000) / 1000 });
   const signal = options.signal;
   if (signal?.aborted) return Promise.resolve(finish(false, 'aborted'));
   return new Promise<CheckResult>((resolve) => {

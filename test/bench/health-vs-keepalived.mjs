@@ -34,8 +34,19 @@ if (process.argv[2] === '--ours') {
   let measuring = false;
   // Start of each check = when its result came in, less its latency (the default
   // runner is used, as in production).
+  // The measurement's own clock reads once per turn of the loop: performance.now()
+  // is a real system call in the sandbox (no vDSO), and this listener runs for
+  // every check, so reading it per check would bill the bench to the checker.
+  let turnNow = -1;
+  const clockNow = () => {
+    if (turnNow < 0) {
+      turnNow = performance.now();
+      queueMicrotask(() => (turnNow = -1));
+    }
+    return turnNow;
+  };
   const onCheck = (e) => {
-    const start = performance.now() - e.result.latencyMs;
+    const start = clockNow() - e.result.latencyMs;
     const prev = last.get(e.destination);
     last.set(e.destination, start);
     if (measuring && prev !== undefined) lateness.push(start - prev - 1000);
