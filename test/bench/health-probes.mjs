@@ -66,6 +66,7 @@ const lastStart = new Map();
 const lateness = [];
 let checks = 0;
 let failures = 0;
+const failureDetails = new Map();
 let measuring = false;
 const runner = async (spec, target, options) => {
   const now = performance.now();
@@ -75,7 +76,10 @@ const runner = async (spec, target, options) => {
   const r = await runCheck(spec, target, options);
   if (measuring) {
     checks++;
-    if (!r.ok) failures++;
+    if (!r.ok) {
+      failures++;
+      failureDetails.set(r.detail, (failureDetails.get(r.detail) ?? 0) + 1);
+    }
   }
   return r;
 };
@@ -107,6 +111,7 @@ console.log(JSON.stringify({
   seconds: Math.round(wall / 100) / 10,
   checks,
   failures,
+  ...(failures > 0 ? { failureDetails: Object.fromEntries(failureDetails) } : {}),
   cpuMs: Math.round(cpuMs),
   cpuShareOfOneCore: Math.round((cpuMs / wall) * 1000) / 1000,
   cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000,
