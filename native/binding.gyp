@@ -7,6 +7,7 @@
       "target_name": "ipvs_ts_native",
       "sources": [
         "src/addon.cc",
+        "src/connector.cc",
         "src/errors.cc",
         "src/file.cc",
         "src/netns.cc",

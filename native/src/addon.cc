@@ -1,12 +1,14 @@
 // ipvs-ts native addon: a thin, protocol-agnostic socket bridge.
 //
 // Exports open(domain, type, protocol, netns?) → NativeSocket, openSocketFd(...) →
-// descriptor, and openFile (see socket.h, file.h and
+// descriptor, Connector (many non-blocking stream connects, see connector.h), and
+// openFile (see socket.h, file.h and
 // src/netlink/binding.ts). No protocol is parsed here.
 #include <napi.h>
 
 #include <string>
 
+#include "connector.h"
 #include "errors.h"
 #include "file.h"
 #include "netns.h"
@@ -64,6 +66,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ipvs_ts::Socket::Init(env);
   exports.Set("open", Napi::Function::New<ipvs_ts::Open>(env, "open"));
   exports.Set("openSocketFd", Napi::Function::New<ipvs_ts::OpenSocketFd>(env, "openSocketFd"));
+  exports.Set("Connector", ipvs_ts::Connector::Define(env));
   exports.Set("openFile", Napi::Function::New<ipvs_ts::OpenFile>(env, "openFile"));
   return exports;
 }

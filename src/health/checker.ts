@@ -29,11 +29,12 @@ import type {
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
+import { tickNow } from './tick-clock.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
 
-/** The real clock. */
+/** The real clock (`performance.now()`, read once per synchronous run: see src/health/tick-clock.ts). */
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  now: tickNow,
   setTimeout: (cb, ms) => setTimeout(cb, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };

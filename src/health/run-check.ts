@@ -9,7 +9,8 @@ import { probeExec } from './probe-exec.js';
 import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget, type FunctionCheck } from './spec.js';
-import { connectTcp, type SocketPlace } from './transport.js';
+import { tickNow } from './tick-clock.js';
+import { startTcpConnect, type SocketPlace, type TcpConnectHandle } from './transport.js';
 
 /**
  * Specs already validated, by identity (a checker runs the same spec object
@@ -123,7 +124,7 @@ export async function runCheck(spec: CheckSpec, target: CheckTarget, options: Ru
 }
 
 /** The deadlines of TCP checks: one timer for all (each check's socket keeps the process alive). */
-const tcpDeadlines = new DeadlineQueue({ now: () => performance.now(), setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, true);
+const tcpDeadlines = new DeadlineQueue({ now: tickNow, setTimeout, clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }, true);
 
 /** Checks in flight under a caller's signal, so that one abort listener per signal serves them all. */
 const underSignal = new WeakMap<AbortSignal, Set<() => void>>();
@@ -156,20 +157,21 @@ function watchSignal(signal: AbortSignal, onAbort: () => void): () => void {
  * and details as the general path.
  */
 function runTcpCheck(port: number, address: string, source: string | undefined, timeoutMs: number, options: RunCheckOptions): Promise<CheckResult> {
-  const started = performance.now();
-  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 });
+  // The clock of this turn of the loop: checks started together, and connects completed together, share one reading.
+  const started = tickNow();
+  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((tickNow() - started) * 1000) / 1000 });
   const signal = options.signal;
   if (signal?.aborted) return Promise.resolve(finish(false, 'aborted'));
   return new Promise<CheckResult>((resolve) => {
     let settled = false;
-    let socket: import('node:net').Socket | undefined;
+    let connect: TcpConnectHandle | undefined;
     let unwatch: (() => void) | undefined;
     const done = (ok: boolean, detail: string): void => {
       if (settled) return;
       settled = true;
       deadline.cancel();
       unwatch?.();
-      socket?.destroy();
+      connect?.cancel();
       resolve(finish(ok, detail));
     };
     const deadline = tcpDeadlines.add(timeoutMs, () => done(false, `timed out after ${timeoutMs} ms`));
@@ -178,12 +180,9 @@ function runTcpCheck(port: number, address: string, source: string | undefined, 
     if (options.netns !== undefined) place.netns = options.netns;
     if (source !== undefined) place.source = source;
     try {
-      socket = connectTcp(address, port, place);
+      connect = startTcpConnect(address, port, place, (error) => done(error === undefined, error === undefined ? 'connected' : `connect ${error}`));
     } catch (e) {
-      done(false, errorText(e));
-      return;
+      done(false, `connect ${errorText(e)}`);
     }
-    socket.once('connect', () => done(true, 'connected'));
-    socket.on('error', (e) => done(false, `connect ${errorText(e)}`));
   });
 }

@@ -7,13 +7,19 @@
  * ordinary `net.Socket` (TLS and HTTP run over it). UDP in another namespace
  * uses the addon's datagram socket directly, since `node:dgram` cannot wrap a
  * descriptor. Without a namespace, plain `node:net` and `node:dgram` are used.
+ *
+ * A bare TCP connect (the TCP check) skips `node:net` altogether: the addon's
+ * connector starts it (in the namespace, bound to the source, when asked) and
+ * reports its outcome through one epoll descriptor shared by every connect of
+ * the process, with no stream objects in between ({@link startTcpConnect}).
  * @module
  */
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { addressFamily, addressToBytes } from '../ipvs/address.js';
-import { openSocket, openSocketFd, type NativeSocket } from '../netlink/binding.js';
+import { createConnector, openSocket, openSocketFd, type NativeConnector, type NativeSocket } from '../netlink/binding.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -127,5 +133,99 @@ export async function openDatagram(address: string, port: number, place: SocketP
   return {
     send: (data) => void socket.send(data, to),
     close: () => socket.close(),
+  };
+}
+
+/** Completions of the process's connector: pairs (id, errno or 0). */
+const connectResults = new Int32Array(512);
+/** The process's connector; null when the addon has none (then `node:net` is used). */
+let connector: NativeConnector | null | undefined;
+
+/** A connect in flight: its callback and, for cancelling, its descriptor. */
+interface PendingConnect {
+  fd: number;
+  onDone: (error: string | undefined) => void;
+}
+const pendingConnects = new Map<number, PendingConnect>();
+let nextConnectId = 0;
+
+/** errno number → code ('ECONNREFUSED'), from Node's own table. */
+const errnoCodes = new Map<number, string>(Object.entries(osConstants.errno).map(([code, n]) => [n, code]));
+
+function onConnectResults(count: number): void {
+  for (let i = 0; i < count; i++) {
+    const id = connectResults[2 * i]!;
+    const err = connectResults[2 * i + 1]!;
+    const p = pendingConnects.get(id);
+    if (p === undefined) continue;
+    pendingConnects.delete(id);
+    p.onDone(err === 0 ? undefined : (errnoCodes.get(err) ?? `errno ${err}`));
+  }
+}
+
+function getConnector(): NativeConnector | null {
+  if (connector === undefined) connector = createConnector(connectResults, onConnectResults) ?? null;
+  return connector;
+}
+
+/** Raw socket addresses of connect targets, by address then port (a checker connects to the same ones every interval). */
+const sockaddrCache = new Map<string, Map<number, Uint8Array>>();
+const SOCKADDR_CACHE_LIMIT = 65_536;
+
+function cachedSockaddr(address: string, port: number): Uint8Array {
+  let byPort = sockaddrCache.get(address);
+  if (byPort === undefined) {
+    if (sockaddrCache.size >= SOCKADDR_CACHE_LIMIT) sockaddrCache.clear();
+    byPort = new Map();
+    sockaddrCache.set(address, byPort);
+  }
+  let raw = byPort.get(port);
+  if (raw === undefined) {
+    raw = sockaddr(address, port);
+    byPort.set(port, raw);
+  }
+  return raw;
+}
+
+/** A TCP connect started by {@link startTcpConnect}; `cancel()` closes it if still in flight. */
+export interface TcpConnectHandle {
+  cancel(): void;
+}
+
+/**
+ * Start a bare TCP connect to `address:port` (in `place.netns`, bound to
+ * `place.source`, when given) and call `onDone(undefined)` once it is
+ * established, or `onDone('ECONNREFUSED')` (an errno code) when it fails; the
+ * socket is then closed at once (a normal close). `cancel()` before that
+ * closes it and `onDone` is never called. Uses the addon's connector (one
+ * epoll descriptor for all connects, no `net.Socket`), else `node:net`. May
+ * throw for a connect that fails at once (no route, source not local).
+ */
+export function startTcpConnect(address: string, port: number, place: SocketPlace, onDone: (error: string | undefined) => void): TcpConnectHandle {
+  const c = getConnector();
+  if (c === null) {
+    const socket = connectTcp(address, port, place);
+    let over = false;
+    const finish = (error: string | undefined): void => {
+      if (over) return;
+      over = true;
+      socket.destroy();
+      onDone(error);
+    };
+    socket.once('connect', () => finish(undefined));
+    socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
+    return { cancel: () => void ((over = true), socket.destroy()) };
+  }
+  const id = nextConnectId;
+  nextConnectId = nextConnectId >= 0x7fff_ffff ? 0 : nextConnectId + 1;
+  const source = place.source !== undefined ? cachedSockaddr(place.source, 0) : null;
+  const pending: PendingConnect = { fd: c.connect(id, cachedSockaddr(address, port), source, place.netns ?? null), onDone };
+  pendingConnects.set(id, pending);
+  return {
+    cancel: () => {
+      if (pendingConnects.get(id) !== pending) return;
+      pendingConnects.delete(id);
+      c.cancel(pending.fd);
+    },
   };
 }

@@ -3,7 +3,8 @@
  * {@link NativeSocket} interface, so tests can substitute a fake.
  *
  * The addon is a protocol-agnostic socket bridge: it opens, binds, configures,
- * sends and receives datagrams. It never parses what it carries.
+ * sends and receives datagrams, and connects stream sockets in bulk. It never
+ * parses what it carries.
  * @module
  */
 import { createRequire } from 'node:module';
@@ -78,8 +79,39 @@ export interface NativeSocket {
   close(): void;
 }
 
+/**
+ * Many non-blocking stream connects at once (`SOCK_STREAM`, protocol 0), their
+ * completions read through one epoll descriptor that the event loop polls. It
+ * only connects sockets; what a connection means is the caller's business.
+ */
+export interface NativeConnector {
+  /**
+   * Create a socket of `address`'s family (inside `netns` when given), bind it
+   * to `source` when given, and start connecting it to `address` (raw
+   * sockaddr_in/sockaddr_in6 bytes). Returns the socket's descriptor; the
+   * outcome is reported later as the pair (`id`, 0 or an errno) in the results
+   * array. A connect that fails at once (no route, `source` not local) throws
+   * an `Error` with `errno`, `code` and `syscall`, and leaves nothing open.
+   * `id`: an int32 >= 0 of the caller's choosing.
+   */
+  connect(id: number, address: Uint8Array, source?: Uint8Array | null, netns?: string | null): number;
+  /** Close a pending connect by its descriptor (its outcome is then never reported); false if it is not pending. */
+  cancel(fd: number): boolean;
+  /** Connects started and neither reported nor cancelled. */
+  readonly pending: number;
+  /** Close every pending connect and stop polling. Idempotent. */
+  close(): void;
+}
+
 /** Shape of the compiled addon's exports. */
 export interface NativeAddon {
+  /**
+   * `new Connector(results, onResults)`: completed connects are written to
+   * `results` as pairs (id, 0 when connected or else the errno) and their
+   * socket closed; then `onResults(count)` is called with the number of pairs.
+   * Only pending connects keep the event loop alive. Absent from older builds.
+   */
+  Connector?: new (results: Int32Array, onResults: (count: number) => void) => NativeConnector;
   open(domain: number, type: number, protocol: number, netns?: string): NativeSocket;
   /** Like `open`, but returns the bare descriptor, owned by the caller. */
   openSocketFd(domain: number, type: number, protocol: number, netns?: string): number;
@@ -126,6 +158,19 @@ export function openSocket(domain: number, type: number, protocol: number, optio
  */
 export function openSocketFd(domain: number, type: number, protocol: number, options: OpenSocketOptions = {}): number {
   return loadAddon().openSocketFd(domain, type, protocol, options.netns);
+}
+
+/**
+ * A {@link NativeConnector}: completed connects are written to `results` as
+ * pairs (id, 0 when connected or else the errno; their sockets are then
+ * closed normally) and `onResults(count)` is called with the number of pairs.
+ * Returns undefined when the loaded addon predates connectors (an old prebuilt).
+ * @param results where completions are written, two elements each; its length bounds a batch
+ * @param onResults called on the loop thread after each batch
+ */
+export function createConnector(results: Int32Array, onResults: (count: number) => void): NativeConnector | undefined {
+  const Ctor = loadAddon().Connector;
+  return Ctor === undefined ? undefined : new Ctor(results, onResults);
 }
 
 /** Options for {@link openFile}. */

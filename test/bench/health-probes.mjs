@@ -5,26 +5,40 @@
 //
 //   npm run build && node test/bench/health-probes.mjs
 //   HEALTH_BENCH_N=10000 HEALTH_BENCH_SECONDS=10 node test/bench/health-probes.mjs
+//   HEALTH_BENCH_DIST=/path/to/another/dist ... (time another build, e.g. a copy of dist/ from before a change)
 //
-// The server is a separate process (node, listening on 0.0.0.0, which answers
-// for every 127.0.0.0/8 address), so its CPU is not counted. The table is an
+// The server is a separate process (accept-close.c, or node with
+// HEALTH_BENCH_SERVER=node; listening on 0.0.0.0, which answers for every
+// 127.0.0.0/8 address), so its CPU is not counted. The table is an
 // in-memory stand-in: this measures scheduling and probing, not netlink.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { HealthChecker, runCheck } = await import(join(root, 'dist', 'src', 'index.js'));
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const { HealthChecker, runCheck } = await import(join(process.env.HEALTH_BENCH_DIST ?? join(root, 'dist'), 'src', 'index.js'));
 
 const N = Number(process.env.HEALTH_BENCH_N ?? 1000);
 const SECONDS = Number(process.env.HEALTH_BENCH_SECONDS ?? 10);
 const INTERVAL = 1000;
 
-const server = spawn(process.execPath, ['-e', `
-  const s = require('net').createServer((c) => c.destroy());
-  s.maxConnections = 1e6;
-  s.listen({ port: 0, host: '0.0.0.0', backlog: 65535 }, () => console.log(s.address().port));
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
+// The server: test/bench/accept-close.c (a C accept-and-close loop) when a C
+// compiler is there, else a node server; HEALTH_BENCH_SERVER=node forces the latter.
+let server;
+if (process.env.HEALTH_BENCH_SERVER !== 'node' && spawnSync('cc', ['--version']).status === 0) {
+  const work = mkdtempSync(join(tmpdir(), 'health-bench-'));
+  execFileSync('cc', ['-O2', '-o', join(work, 'accept-close'), join(here, 'accept-close.c')]);
+  server = spawn(join(work, 'accept-close'), ['0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+} else {
+  server = spawn(process.execPath, ['-e', `
+    const s = require('net').createServer((c) => c.destroy());
+    s.maxConnections = 1e6;
+    s.listen({ port: 0, host: '0.0.0.0', backlog: 65535 }, () => console.log(s.address().port));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
 const port = Number(await new Promise((resolve) => server.stdout.once('data', (d) => resolve(String(d).trim()))));
 
 const destinations = [];
@@ -52,6 +66,7 @@ const lastStart = new Map();
 const lateness = [];
 let checks = 0;
 let failures = 0;
+const failureDetails = new Map();
 let measuring = false;
 const runner = async (spec, target, options) => {
   const now = performance.now();
@@ -61,7 +76,10 @@ const runner = async (spec, target, options) => {
   const r = await runCheck(spec, target, options);
   if (measuring) {
     checks++;
-    if (!r.ok) failures++;
+    if (!r.ok) {
+      failures++;
+      failureDetails.set(r.detail, (failureDetails.get(r.detail) ?? 0) + 1);
+    }
   }
   return r;
 };
@@ -93,6 +111,7 @@ console.log(JSON.stringify({
   seconds: Math.round(wall / 100) / 10,
   checks,
   failures,
+  ...(failures > 0 ? { failureDetails: Object.fromEntries(failureDetails) } : {}),
   cpuMs: Math.round(cpuMs),
   cpuShareOfOneCore: Math.round((cpuMs / wall) * 1000) / 1000,
   cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000,
