@@ -147,6 +147,7 @@ async function daemon(ctx: CommandContext, initial: LoadedConfig, file: string, 
           code = EXIT.FAILED;
         }
         server?.close();
+        server?.closeAllConnections();
         await ipvs.close();
         resolve(code);
       })();

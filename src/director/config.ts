@@ -137,10 +137,12 @@ export function validateDirectorConfig(value: unknown): ValidatedConfig {
   const config = value as DirectorConfig;
   for (const k of Object.keys(config)) if (!TOP_LEVEL.has(k)) problem(k, `unknown field (expected ${[...TOP_LEVEL].slice(0, 4).join(', ')})`);
   let normal: NormalState = { services: new Map() };
+  let tableValid = false;
   if (config.table === undefined) problem('table', 'missing (the services the daemon owns: { "services": [...] })');
   else {
     try {
       normal = normalizeState(config.table, 'table');
+      tableValid = true;
     } catch (e) {
       absorb(e);
     }
@@ -170,6 +172,15 @@ export function validateDirectorConfig(value: unknown): ValidatedConfig {
       return absorb(e);
     }
     const svc = normal.services.get(id);
+    if (!svc && !tableValid) {
+      // The table has problems of its own: check this entry's own fields only.
+      try {
+        new HealthChecker(NO_IPVS, { ...h, service: { ...h.service, scheduler: 'rr' }, destinations: [] } as HealthCheckerOptions);
+      } catch (e) {
+        absorb(e, `${at}.`);
+      }
+      return;
+    }
     if (!svc) return problem(`${at}.service`, `${id} is not in table.services`);
     if (checkers.has(id)) return problem(`${at}.service`, `${id} has health checks already`);
     const perDest = new Map<string, ImportedCheck>();
