@@ -101,63 +101,69 @@ async function daemon(ctx: CommandContext, initial: LoadedConfig, file: string, 
   const director: Director = new Director(ipvs, ctx.netns === undefined ? {} : { netns: ctx.netns });
   director.on('event', (e: DirectorEvent) => log(formatDirectorEvent(e)));
   let server: Awaited<ReturnType<typeof serveMetrics>>['server'] | undefined;
-  try {
+  const starting = (async () => {
     await director.start(initial);
     if (listen !== undefined) {
       const s = await serveMetrics(directorRegistry(ipvs, director), parseListen(listen, '--metrics-listen'));
       server = s.server;
       log(`metrics on http://${s.address.family === 'IPv6' ? `[${s.address.address}]` : s.address.address}:${s.address.port}/metrics`);
     }
+    log(`ready: ${summary(initial)} (pid ${process.pid})`);
+  })();
+  // Signals are handled from the start: a SIGHUP or SIGTERM during start-up
+  // waits for it instead of killing the process half-way.
+  let stopRequested: (signal: string) => void = () => {};
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+  let reloading: Promise<void> = starting.catch(() => undefined);
+  const onHup = (): void => {
+    reloading = reloading.then(async () => {
+      log(`SIGHUP: reading ${file}`);
+      let next: LoadedConfig;
+      try {
+        next = await load(ctx.io, file, format);
+      } catch (e) {
+        director.counters.reloadFailures++;
+        log(`reload refused, the running configuration stays: ${(e as Error).message.replace(/\s*\n\s*/g, '; ')}`);
+        return;
+      }
+      warn(ctx.io, next.warnings);
+      await director.reload(next).catch(() => undefined); // logged as an error event
+    });
+  };
+  const onTerm = (): void => stopRequested('SIGTERM');
+  const onInt = (): void => stopRequested('SIGINT');
+  process.on('SIGHUP', onHup);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  const detach = (): void => {
+    process.off('SIGHUP', onHup);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  };
+  try {
+    await starting;
   } catch (e) {
+    detach();
     server?.close();
     await director.stop({ onExit: 'leave' }).catch(() => undefined);
     await ipvs.close();
     throw e;
   }
-  log(`ready: ${summary(initial)} (pid ${process.pid})`);
-  return new Promise<number>((resolve) => {
-    let reloading = Promise.resolve();
-    const onHup = (): void => {
-      reloading = reloading.then(async () => {
-        log(`SIGHUP: reading ${file}`);
-        let next: LoadedConfig;
-        try {
-          next = await load(ctx.io, file, format);
-        } catch (e) {
-          director.counters.reloadFailures++;
-          log(`reload refused, the running configuration stays: ${(e as Error).message.replace(/\s*\n\s*/g, '; ')}`);
-          return;
-        }
-        warn(ctx.io, next.warnings);
-        await director.reload(next).catch(() => undefined); // logged as an error event
-      });
-    };
-    const onStop = (signal: string) => (): void => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      log(`${signal}: stopping`);
-      void (async () => {
-        let code: number = EXIT.OK;
-        try {
-          await reloading;
-          await director.stop({ onExit });
-        } catch (e) {
-          log(`stop failed: ${(e as Error).message}`);
-          code = EXIT.FAILED;
-        }
-        server?.close();
-        server?.closeAllConnections();
-        await ipvs.close();
-        resolve(code);
-      })();
-    };
-    const onTerm = onStop('SIGTERM');
-    const onInt = onStop('SIGINT');
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
+  const signal = await stopSignal;
+  log(`${signal}: stopping`);
+  let code: number = EXIT.OK;
+  try {
+    await reloading;
+    await director.stop({ onExit });
+  } catch (e) {
+    log(`stop failed: ${(e as Error).message}`);
+    code = EXIT.FAILED;
+  }
+  server?.close();
+  server?.closeAllConnections();
+  await ipvs.close();
+  detach(); // only now: a second signal during the stop is not the default one (death)
+  return code;
 }
 
 /** The `run` command (its options are declared in commands.ts, so that parsing does not load this file). */
