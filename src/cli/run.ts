@@ -42,6 +42,8 @@ export function formatDirectorEvent(e: DirectorEvent): string | undefined {
   switch (e.type) {
     case 'operation':
       return `${e.phase}: ${formatOperation(e.operation)}`;
+    case 'host':
+      return `${e.phase}: host: ${e.change}`;
     case 'configured': {
       const c = e.checkers;
       const parts = [c.started.length ? `checks started for ${c.started.join(', ')}` : '', c.stopped.length ? `checks stopped for ${c.stopped.join(', ')}` : '', c.kept.length ? `checks kept for ${c.kept.join(', ')}` : ''].filter(Boolean);

@@ -15,6 +15,7 @@ import { describeService } from '../ipvs/errors.js';
 import { normalizeState, type DesiredState, type NormalState } from '../ipvs/state.js';
 import type { DestinationSpec, ServiceKey, ServiceSpec } from '../ipvs/types.js';
 import { normalizeServiceKey } from '../ipvs/validate.js';
+import { validateHost, type DirectorHostConfig } from './host.js';
 
 /**
  * What the daemon leaves in the kernel when it stops: the table as it is
@@ -77,6 +78,12 @@ export interface DirectorConfig {
   onExit?: OnExit;
   /** Prometheus metrics. */
   metrics?: DirectorMetrics;
+  /**
+   * Host setup (the `director()` profile of the host-setup module): the VIPs
+   * on `interface`, announced, and the forwarding sysctls for `forwarding`
+   * (`nat`, `dr`, `tun`). Left out: the daemon touches no address or sysctl.
+   */
+  host?: DirectorHostConfig;
 }
 
 /** A configuration checked whole, with what the daemon derives from it. */
@@ -93,7 +100,7 @@ export interface ValidatedConfig {
   checkers: Map<string, HealthCheckerOptions>;
 }
 
-const TOP_LEVEL = new Set(['table', 'health', 'onExit', 'metrics', '$schema', 'comment']);
+const TOP_LEVEL = new Set(['table', 'health', 'host', 'onExit', 'metrics', '$schema', 'comment']);
 const HEALTH_FIELDS = new Set(['service', 'check', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'retryDelayMs', 'startJitterMs', 'onDown', 'slowStart', 'sorryServer', 'maintenanceDir', 'quorum', 'destinationChecks']);
 
 /** The service id of a key, as the planner names services (`TCP 192.0.2.10:80`, `FWM 7`). */
@@ -135,7 +142,7 @@ export function validateDirectorConfig(value: unknown): ValidatedConfig {
   };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgumentError('config', 'must be an object with a "table"');
   const config = value as DirectorConfig;
-  for (const k of Object.keys(config)) if (!TOP_LEVEL.has(k)) problem(k, `unknown field (expected ${[...TOP_LEVEL].slice(0, 4).join(', ')})`);
+  for (const k of Object.keys(config)) if (!TOP_LEVEL.has(k)) problem(k, `unknown field (expected ${[...TOP_LEVEL].slice(0, 5).join(', ')})`);
   let normal: NormalState = { services: new Map() };
   let tableValid = false;
   if (config.table === undefined) problem('table', 'missing (the services the daemon owns: { "services": [...] })');
@@ -157,6 +164,14 @@ export function validateDirectorConfig(value: unknown): ValidatedConfig {
       } catch (e) {
         absorb(e);
       }
+    }
+  }
+  if (config.host !== undefined) {
+    try {
+      if (config.host === null || typeof config.host !== 'object') throw new InvalidArgumentError('host', 'must be an object { vips, interface, forwarding }');
+      validateHost(config.host);
+    } catch (e) {
+      absorb(e, e instanceof InvalidArgumentError && e.field === 'host' ? '' : 'host.');
     }
   }
   const checkers = new Map<string, HealthCheckerOptions>();

@@ -12,6 +12,7 @@ import type { HealthCheckerOptions, HealthEvent, HealthIpvs, HealthStatus } from
 import type { Ipvs } from '../ipvs/client.js';
 import type { Operation, Plan } from '../ipvs/state.js';
 import type { OnExit, ValidatedConfig } from './config.js';
+import { DirectorHostSetup, type HostChange } from './host.js';
 import { exitPlan, reloadPlan } from './reload-plan.js';
 
 /** What the director needs of the Ipvs client (a real {@link Ipvs} fits). */
@@ -30,6 +31,8 @@ export type DirectorPhase = 'start' | 'reload' | 'stop';
 
 /** Ordered, typed events of a {@link Director} (`director.on('event', ...)`). */
 export type DirectorEvent =
+  /** One change of the host setup (VIPs, sysctls, announcements) for a start, reload or stop. */
+  | { type: 'host'; phase: DirectorPhase; change: HostChange }
   /** One operation sent to the kernel for a start, reload or stop. */
   | { type: 'operation'; phase: DirectorPhase; operation: Operation }
   /** A start or reload is done: what the plan did, and the checkers kept, started and stopped (by service id). */
@@ -73,12 +76,14 @@ export class Director extends EventEmitter {
   private current: ValidatedConfig | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly host: DirectorHostSetup;
   /** Counters for metrics. */
   readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, operations: 0 };
 
   /** @param ipvs the client of the namespace the daemon runs the table of */
   constructor(private readonly ipvs: DirectorIpvs, private readonly options: DirectorEngineOptions = {}) {
     super();
+    this.host = new DirectorHostSetup(options.netns);
   }
 
   /** The configuration in force (undefined before {@link start}). */
@@ -145,6 +150,7 @@ export class Director extends EventEmitter {
         await this.send(ops, 'stop');
         summary = onExit === 'flush' ? `deleted ${this.owned.size} service(s)` : `${ops.length} destination(s) set to weight 0`;
       }
+      if (onExit === 'flush') for (const change of await this.host.flush()) this.emitEvent({ type: 'host', phase: 'stop', change });
       this.emitEvent({ type: 'stopped', onExit, summary });
     });
   }
@@ -191,12 +197,15 @@ export class Director extends EventEmitter {
       c.reconfigure(this.checkerOptions(options));
       kept.push(id);
     }
+    // VIPs and sysctls first: new VIPs exist before their services.
+    for (const change of await this.host.configure(next.config.host)) this.emitEvent({ type: 'host', phase, change });
     const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
     // What is owned from now on: the new services, and the old ones until their deletion went through.
     this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
     await this.send(plan.operations, phase);
     this.owned = new Set(next.normal.services.keys());
     this.current = next;
+    for (const change of await this.host.prune()) this.emitEvent({ type: 'host', phase, change });
     for (const [id, options] of next.checkers) {
       if (this.checkers.has(id)) continue;
       const c = new HealthChecker(this.ipvs, this.checkerOptions(options));

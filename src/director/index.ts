@@ -8,3 +8,4 @@ export { CONFIG_FORMATS, ConfigSyntaxError, configFromImport, detectConfigFormat
 export { exitPlan, ownedPart, reloadPlan, wantedTable } from './reload-plan.js';
 export { Director, type DirectorCounters, type DirectorEvent, type DirectorIpvs, type DirectorEngineOptions, type DirectorPhase } from './director.js';
 export { directorMetricFamilies, directorRegistry, serveMetrics } from './metrics.js';
+export { DirectorHostSetup, validateHost, type DirectorHostConfig, type HostChange } from './host.js';

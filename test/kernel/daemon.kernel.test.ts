@@ -21,6 +21,9 @@ import { createNetns, run, type Netns } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.60.0.100';
+/** VIPs of the daemon's host setup (the test's own VIP above is put there by the test). */
+const VIP2 = '10.60.0.101';
+const VIP3 = '10.60.0.102';
 const RS = ['10.61.0.11', '10.61.0.12', '10.61.0.13', '10.61.0.14'];
 const [A, B, C, D] = RS as [string, string, string, string];
 const PORT = 8080;
@@ -115,6 +118,7 @@ const V1: DirectorConfig = {
     { ...svc(81), scheduler: 'rr', destinations: [dest(A, 1)] },
   ] },
   health: [health(80)],
+  host: { vips: [VIP2], interface: 'vethC', forwarding: 'nat', announce: false },
 };
 // Reload: B's weight changes, D is added, C stays configured (and down), service 81 (no client uses it) goes, 82 comes.
 const V2: DirectorConfig = {
@@ -123,7 +127,9 @@ const V2: DirectorConfig = {
     { ...svc(82), scheduler: 'rr', destinations: [dest(A, 2)] },
   ] },
   health: [health(80)],
+  host: { vips: [VIP2, VIP3], interface: 'vethC', forwarding: 'nat', announce: false },
 };
+const addresses = (): string => director.ip('-o', '-4', 'addr', 'show', 'dev', 'vethC');
 
 /** `ipvsadm -Ln` weights of a service by real-server address. */
 function weights(port: number): Record<string, number> {
@@ -275,6 +281,8 @@ describe('ipvs-ts run', () => {
     await expect.poll(() => weights(80), POLL).toEqual({ [A]: 5, [B]: 5, [C]: 5 });
     expect(weights(81)).toEqual({ [A]: 1 });
     expect(weights(99)).toEqual({ [D]: 3 });
+    expect(addresses()).toContain(`${VIP2}/32`);
+    expect(daemon.out.all).toContain(`start: host: + address ${VIP2}/32 on vethC`);
     await daemon.out.next(new RegExp(`^TCP ${VIP}:80 ${A}:${PORT}: unknown -> up`.replace(/\./g, '\\.')), 5000, 0);
   }, 40_000);
 
@@ -296,6 +304,17 @@ describe('ipvs-ts run', () => {
     const from = daemon.out.all.length;
     const echoesBefore = traffic.echoes;
     const hupAt = traffic.started;
+    // Watch the director's addresses across the reload (line-buffered; listening once a probe address is seen).
+    const monitor = director.spawn('stdbuf', ['-oL', 'ip', '-o', 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const changes = new Lines(monitor.stdout!);
+    // (ip monitor has no ready signal: a probe address is added and deleted until it reports one.)
+    for (let i = 200; ; i++) {
+      director.ip('addr', 'add', `10.60.0.${i}/32`, 'dev', 'vethC');
+      director.ip('addr', 'del', `10.60.0.${i}/32`, 'dev', 'vethC');
+      const seen = await changes.next(new RegExp(`10\\.60\\.0\\.${i}/32`), 500, 0).then(() => true, () => false);
+      if (seen) break;
+      if (i === 240) throw new Error('ip monitor reported nothing');
+    }
     daemon.proc.kill('SIGHUP');
     await daemon.out.next(/^reloaded: /, 15_000, from);
     await daemon.out.next(new RegExp(`${D.replace(/\./g, '\\.')}:${PORT}: unknown -> up`), 10_000, from);
@@ -303,7 +322,14 @@ describe('ipvs-ts run', () => {
     expect(weights(82)).toEqual({ [A]: 2 });
     expect(services()).toEqual([`${VIP}:80`, `${VIP}:82`, `${VIP}:99`]);
     expect(weights(99)).toEqual({ [D]: 3 });
+    // The new VIP is added; the one in both configurations is never deleted (and so never re-added).
+    await changes.next(new RegExp(`^\\d+: vethC\\S*\\s+inet ${VIP3.replace(/\./g, '\\.')}/32`), 10_000, 0);
+    monitor.kill();
+    expect(changes.all.filter((l) => l.includes(VIP2))).toEqual([]);
+    expect(addresses()).toContain(`${VIP2}/32`);
     const reloadLines = daemon.out.all.slice(from);
+    expect(reloadLines).toContain(`reload: host: + address ${VIP3}/32 on vethC`);
+    expect(reloadLines.filter((l) => l.includes('host: - address'))).toEqual([]);
     // The reload's own operations: service 81 deleted, 82 added with its destination; nothing of service 80 but by its checker.
     const ops = reloadLines.filter((l) => l.startsWith('reload: '));
     expect(ops.some((l) => l.includes(`${VIP}:81`) && l.startsWith('reload: -'))).toBe(true);
@@ -371,6 +397,7 @@ describe('ipvs-ts run', () => {
     expect(weights(80)).toEqual({ [A]: 0, [B]: 0, [C]: 0, [D]: 0 });
     expect(weights(82)).toEqual({ [A]: 0 });
     expect(weights(99)).toEqual({ [D]: 3 });
+    expect(addresses()).toMatch(new RegExp(`${VIP2}/32[^]*${VIP3}/32`)); // a quiesced director keeps its VIPs
     const echoes = traffic.echoes;
     await expect.poll(() => traffic.echoes - echoes, POLL).toBeGreaterThan(10);
     traffic.stop();
@@ -396,5 +423,10 @@ describe('ipvs-ts run', () => {
     expect(await daemon.exited, daemon.out.all.join('\n')).toBe(0);
     expect(services()).toEqual([`${VIP}:99`]);
     expect(weights(99)).toEqual({ [D]: 3 });
+    // Its VIPs go too (the test's own stays).
+    expect(addresses()).not.toContain(VIP2);
+    expect(addresses()).not.toContain(VIP3);
+    expect(addresses()).toContain(`${VIP}/32`);
+    expect(daemon.out.all).toContain(`stop: host: - address ${VIP3}/32 on vethC`);
   }, 40_000);
 });

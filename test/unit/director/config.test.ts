@@ -80,6 +80,13 @@ describe('validateDirectorConfig', () => {
     expect(() => validateDirectorConfig([])).toThrow(/^config: must be an object/);
   });
 
+  it('checks the host setup with the director profile\'s rules, under host.', () => {
+    expect(validateDirectorConfig({ ...base(), host: { vips: ['192.0.2.10'], interface: 'eth0', forwarding: 'nat' } }).config.host).toBeDefined();
+    expect(problems({ ...base(), host: { vips: ['192.0.2.10/24'], interface: 'eth0', forwarding: 'nat' } })[0]).toMatch(/^host\.vips\[0\]: must be an IPv4 or IPv6 address without a prefix/);
+    expect(problems({ ...base(), host: { vips: ['192.0.2.10'], interface: 'eth0', forwarding: 'bridge' } })[0]).toMatch(/^host\.forwarding: /);
+    expect(problems({ ...base(), host: 'eth0' })).toEqual(['host: must be an object { vips, interface, forwarding }']);
+  });
+
   it('parseListen reads IPv4, IPv6 and an empty host', () => {
     expect(parseListen('127.0.0.1:9101')).toEqual({ host: '127.0.0.1', port: 9101 });
     expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });
