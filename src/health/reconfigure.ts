@@ -66,6 +66,20 @@ export interface ReconfigureOutcome {
   kept: string[];
 }
 
+const FIELDS = ['options', 'key', 'expected', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'retryDelayMs', 'jitterMs', 'sorryActive', 'running', 'random', 'checkOptions'] as const;
+const METHODS = ['schedule', 'requestSync', 'armSyncTimer'] as const;
+
+/**
+ * The checker still has the fields and methods this file relies on (they are
+ * private to checker.ts, so the compiler cannot check a rename there; this
+ * does, and the unit tests run it).
+ */
+function assertInternals(c: CheckerInternals): void {
+  const record = c as unknown as Record<string, unknown>;
+  const missing = [...FIELDS.filter((f) => !(f in record)), ...METHODS.filter((m) => typeof record[m] !== 'function'), ...(c.members instanceof Map ? [] : ['members'])];
+  if (missing.length) throw new Error(`HealthChecker.reconfigure: the checker has no ${missing.join(', ')} any more (update src/health/reconfigure.ts)`);
+}
+
 /** Same service key? (Address spelling aside: both went through the same normalisation in keyOf.) */
 function sameKey(a: ServiceKey, b: ServiceKey): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -80,6 +94,7 @@ function sameKey(a: ServiceKey, b: ServiceKey): boolean {
 export function reconfigureChecker(running: HealthChecker, fresh: HealthChecker): ReconfigureOutcome {
   const to = running as unknown as CheckerInternals;
   const from = fresh as unknown as CheckerInternals;
+  assertInternals(to);
   if (!sameKey(to.key, from.key)) throw new InvalidArgumentError('service', `is ${JSON.stringify(keyOf(from.options.service))}, the checker's is ${JSON.stringify(to.key)}: a different service needs a checker of its own`);
   const outcome: ReconfigureOutcome = { added: [], removed: [], kept: [] };
   const previousSorry = to.sorry?.name;
