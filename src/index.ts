@@ -116,3 +116,7 @@ export type {
   ProbeRunner,
 } from './health/checker-types.js';
 // ---- end health checks ----
+// ---- director daemon (src/director, docs/daemon.md) ----
+export * from './director/index.js';
+export { type ReconfigureOutcome } from './health/reconfigure.js';
+// ---- end director daemon ----

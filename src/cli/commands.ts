@@ -169,7 +169,7 @@ const apply: CommandSpec = {
  * keepalived's `include`: relative to the including file's directory, with
  * `*` and `?` wildcards in the last path component; files in name order.
  */
-function readInclude(name: string, from: string): { file: string; text: string }[] {
+export function readInclude(name: string, from: string): { file: string; text: string }[] {
   const path = isAbsolute(name) ? name : join(dirname(from), name);
   const dir = dirname(path);
   const base = basename(path);
@@ -209,5 +209,13 @@ const importCommand: CommandSpec = {
   },
 };
 
+/** The daemon (src/cli/run.ts), imported only when it runs. */
+const runCommand: CommandSpec = {
+  options: { check: { type: 'boolean' }, format: { type: 'string' }, 'on-exit': { type: 'string' }, 'metrics-listen': { type: 'string' } },
+  positionals: [1, 1],
+  usage: 'CONFIG (ipvs-ts JSON, ldirectord.cf, lvs.cf or keepalived.conf)',
+  run: async (ctx) => (await import('./run.js')).runCommand(ctx),
+};
+
 /** Every command by name. */
-export const COMMANDS: Record<string, CommandSpec> = { list, save, restore, snapshot, apply, import: importCommand };
+export const COMMANDS: Record<string, CommandSpec> = { list, save, restore, snapshot, apply, import: importCommand, run: runCommand };

@@ -39,6 +39,8 @@ Commands:
                           make the table equal FILE (a snapshot); prints the plan, one line per operation
   import ldirectord|lvs|keepalived FILE
                           convert a configuration into ipvs-ts JSON (warnings on standard error)
+  run CONFIG [--check] [--format json|ldirectord|lvs|keepalived] [--on-exit leave|quiesce|flush] [--metrics-listen HOST:PORT]
+                          the director daemon: table, health checks, reload on SIGHUP, stop on SIGTERM (docs/daemon.md)
   sandbox [--backend auto|netns|uml|qemu] [--check] -- COMMAND...
                           run COMMAND in a throwaway kernel with IPVS; exits with its code (125: the sandbox failed)
 

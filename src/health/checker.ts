@@ -28,6 +28,7 @@ import type {
 } from './checker-types.js';
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
+import { reconfigureChecker, type ReconfigureOutcome } from './reconfigure.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
 import { tickNow } from './tick-clock.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
@@ -289,6 +290,17 @@ export class HealthChecker extends EventEmitter {
     }
     for (const it of this.iterators) it.push(null);
     this.iterators.clear();
+  }
+
+  /**
+   * Change the pool and options while running (see reconfigure.ts): the new
+   * options are validated whole first (nothing changes on error); destinations
+   * still in the pool keep their health, counters and schedule, new ones start
+   * `unknown`, removed ones are no longer checked or touched. The service key
+   * cannot change. Clock, runner and random stay those of the constructor.
+   */
+  reconfigure(options: HealthCheckerOptions): ReconfigureOutcome {
+    return reconfigureChecker(this, new HealthChecker(this.ipvs, { ...options, clock: this.clock, runner: this.runner, random: this.random }));
   }
 
   /** Force a destination into maintenance (weight 0, or removed with `onDown: 'remove'`) or out of it. */

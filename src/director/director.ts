@@ -1,0 +1,220 @@
+/**
+ * The director daemon's engine: owns a set of IPVS services, keeps their
+ * destinations in step with their health (one {@link HealthChecker} per
+ * checked service), reloads a new configuration by touching only the
+ * difference, and stops leaving the table as configured (leave, quiesce or
+ * flush). Reports everything as typed, ordered events.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { HealthChecker } from '../health/checker.js';
+import type { HealthCheckerOptions, HealthEvent, HealthIpvs, HealthStatus } from '../health/checker-types.js';
+import type { Ipvs } from '../ipvs/client.js';
+import type { Operation, Plan } from '../ipvs/state.js';
+import type { OnExit, ValidatedConfig } from './config.js';
+import { DirectorHostSetup, type HostChange } from './host.js';
+import { exitPlan, reloadPlan } from './reload-plan.js';
+
+/** What the director needs of the Ipvs client (a real {@link Ipvs} fits). */
+export type DirectorIpvs = HealthIpvs & Pick<Ipvs, 'snapshot'>;
+
+/** Options of a {@link Director}. */
+export interface DirectorEngineOptions {
+  /** Network namespace the health probes run in (the one the Ipvs client works in). */
+  netns?: string;
+  /** Extra checker options (clock, runner, random), for tests. */
+  checkerOverrides?: Pick<HealthCheckerOptions, 'clock' | 'runner' | 'random'>;
+}
+
+/** Why the table changed: the daemon starting, a reload, or the daemon stopping. */
+export type DirectorPhase = 'start' | 'reload' | 'stop';
+
+/** Ordered, typed events of a {@link Director} (`director.on('event', ...)`). */
+export type DirectorEvent =
+  /** One change of the host setup (VIPs, sysctls, announcements) for a start, reload or stop. */
+  | { type: 'host'; phase: DirectorPhase; change: HostChange }
+  /** One operation sent to the kernel for a start, reload or stop. */
+  | { type: 'operation'; phase: DirectorPhase; operation: Operation }
+  /** A start or reload is done: what the plan did, and the checkers kept, started and stopped (by service id). */
+  | { type: 'configured'; phase: 'start' | 'reload'; summary: string; checkers: { kept: string[]; started: string[]; stopped: string[] } }
+  /** A health event of the checker of service `service` (check events are not forwarded). */
+  | { type: 'health'; service: string; event: Exclude<HealthEvent, { type: 'check' }> }
+  /** A reload that could not be carried out whole (the checkers run on; the next reload tries again). */
+  | { type: 'error'; phase: DirectorPhase; error: Error }
+  /** Stopped: what was left in the kernel. */
+  | { type: 'stopped'; onExit: OnExit; summary: string };
+
+const FORWARDED = ['state', 'weights', 'sorry', 'quorum', 'drained', 'error'] as const;
+
+/** Counters the director keeps (for metrics). */
+export interface DirectorCounters {
+  /** Reloads carried out. */
+  reloads: number;
+  /** Reloads that failed (the previous configuration, or part of the new one, stays). */
+  reloadFailures: number;
+  /** Operations sent to the kernel by starts, reloads and stops. */
+  operations: number;
+}
+
+/**
+ * Runs a validated configuration against the kernel.
+ * @example
+ * ```ts
+ * const ipvs = await Ipvs.open({ netns: '/run/netns/lb' });
+ * const director = new Director(ipvs, { netns: '/run/netns/lb' });
+ * director.on('event', (e) => console.log(e));
+ * await director.start(validateDirectorConfig(config));
+ * // later, on SIGHUP:
+ * await director.reload(validateDirectorConfig(newConfig));
+ * await director.stop({ onExit: 'quiesce' });
+ * ```
+ */
+export class Director extends EventEmitter {
+  private readonly checkers = new Map<string, HealthChecker>();
+  /** Ids of the services the daemon owns (those of the configuration in force). */
+  private owned = new Set<string>();
+  private current: ValidatedConfig | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private readonly host: DirectorHostSetup;
+  /** Counters for metrics. */
+  readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, operations: 0 };
+
+  /** @param ipvs the client of the namespace the daemon runs the table of */
+  constructor(private readonly ipvs: DirectorIpvs, private readonly options: DirectorEngineOptions = {}) {
+    super();
+    this.host = new DirectorHostSetup(options.netns);
+  }
+
+  /** The configuration in force (undefined before {@link start}). */
+  get config(): ValidatedConfig | undefined {
+    return this.current;
+  }
+
+  /** Ids of the services the daemon owns (`TCP 192.0.2.10:80`, `FWM 7`). */
+  ownedServices(): string[] {
+    return [...this.owned];
+  }
+
+  /** Each checked service's health (by service id). */
+  health(): Map<string, HealthStatus> {
+    return new Map([...this.checkers].map(([id, c]) => [id, c.status()]));
+  }
+
+  /**
+   * Make the owned part of the table what `config` says and start its
+   * checkers. Rejects if the kernel refuses the plan or a checker's first sync
+   * (what was applied stays; {@link stop} undoes per its `onExit`).
+   */
+  start(config: ValidatedConfig): Promise<void> {
+    return this.serial(async () => {
+      await this.configure(config, 'start');
+    });
+  }
+
+  /**
+   * Move to a new configuration: checkers of services no longer checked stop,
+   * kept ones are reconfigured (health kept), the table difference is sent
+   * (weights of checked destinations stay the checkers'), new checkers start.
+   * Resolves with the plan; a failure is an `error` event and a rejection.
+   */
+  reload(config: ValidatedConfig): Promise<Plan> {
+    return this.serial(async () => {
+      try {
+        const plan = await this.configure(config, 'reload');
+        this.counters.reloads++;
+        return plan;
+      } catch (e) {
+        this.counters.reloadFailures++;
+        this.emitEvent({ type: 'error', phase: 'reload', error: e as Error });
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Stop the checkers, then leave the table (`'leave'`, the default), set the
+   * owned destinations to weight 0 (`'quiesce'`), or delete the owned
+   * services (`'flush'`). Never touches services the daemon does not own.
+   */
+  stop(options: { onExit?: OnExit } = {}): Promise<void> {
+    return this.serial(async () => {
+      if (this.stopped) return;
+      this.stopped = true;
+      const onExit = options.onExit ?? 'leave';
+      await Promise.all([...this.checkers.values()].map((c) => c.stop()));
+      this.checkers.clear();
+      let summary = 'table left as it is';
+      if (onExit !== 'leave') {
+        const ops = exitPlan(await this.ipvs.snapshot(), this.owned, onExit);
+        await this.send(ops, 'stop');
+        summary = onExit === 'flush' ? `deleted ${this.owned.size} service(s)` : `${ops.length} destination(s) set to weight 0`;
+      }
+      if (onExit === 'flush') for (const change of await this.host.flush()) this.emitEvent({ type: 'host', phase: 'stop', change });
+      this.emitEvent({ type: 'stopped', onExit, summary });
+    });
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private emitEvent(e: DirectorEvent): void {
+    this.emit('event', e);
+  }
+
+  private async send(ops: Operation[], phase: DirectorPhase): Promise<void> {
+    if (ops.length === 0) return;
+    await this.ipvs.runOperations(ops);
+    this.counters.operations += ops.length;
+    for (const operation of ops) this.emitEvent({ type: 'operation', phase, operation });
+  }
+
+  private checkerOptions(options: HealthCheckerOptions): HealthCheckerOptions {
+    return { ...options, ...this.options.checkerOverrides, ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}) };
+  }
+
+  private async configure(next: ValidatedConfig, phase: 'start' | 'reload'): Promise<Plan> {
+    if (this.stopped) throw new Error('the director is stopped');
+    const stopped: string[] = [];
+    const kept: string[] = [];
+    const started: string[] = [];
+    // Checkers of services no longer checked stop first, so that none puts
+    // back a destination or service the plan deletes.
+    for (const [id, c] of this.checkers) {
+      if (next.checkers.has(id)) continue;
+      await c.stop();
+      this.checkers.delete(id);
+      stopped.push(id);
+    }
+    // Kept checkers take their new pool before the plan: removed destinations
+    // are no longer theirs, new ones they add at weight 0 until checked.
+    for (const [id, options] of next.checkers) {
+      const c = this.checkers.get(id);
+      if (!c) continue;
+      c.reconfigure(this.checkerOptions(options));
+      kept.push(id);
+    }
+    // VIPs and sysctls first: new VIPs exist before their services.
+    for (const change of await this.host.configure(next.config.host)) this.emitEvent({ type: 'host', phase, change });
+    const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
+    // What is owned from now on: the new services, and the old ones until their deletion went through.
+    this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
+    await this.send(plan.operations, phase);
+    this.owned = new Set(next.normal.services.keys());
+    this.current = next;
+    for (const change of await this.host.prune()) this.emitEvent({ type: 'host', phase, change });
+    for (const [id, options] of next.checkers) {
+      if (this.checkers.has(id)) continue;
+      const c = new HealthChecker(this.ipvs, this.checkerOptions(options));
+      for (const type of FORWARDED) c.on(type, (event: Exclude<HealthEvent, { type: 'check' }>) => this.emitEvent({ type: 'health', service: id, event }));
+      await c.start();
+      this.checkers.set(id, c);
+      started.push(id);
+    }
+    this.emitEvent({ type: 'configured', phase, summary: plan.summary, checkers: { kept, started, stopped } });
+    return plan;
+  }
+}

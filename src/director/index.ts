@@ -1,0 +1,11 @@
+/**
+ * The director daemon's library: its configuration, the reload planner, the
+ * {@link Director} engine and its metrics (what `ipvs-ts run` is made of).
+ * @module
+ */
+export { ON_EXIT, parseListen, serviceId, validateDirectorConfig, type DirectorConfig, type DirectorHealth, type DirectorMetrics, type OnExit, type ValidatedConfig } from './config.js';
+export { CONFIG_FORMATS, ConfigSyntaxError, configFromImport, detectConfigFormat, parseDirectorConfig, type ConfigFormat, type LoadedConfig, type ParseConfigOptions } from './load-config.js';
+export { exitPlan, ownedPart, reloadPlan, wantedTable } from './reload-plan.js';
+export { Director, type DirectorCounters, type DirectorEvent, type DirectorIpvs, type DirectorEngineOptions, type DirectorPhase } from './director.js';
+export { directorMetricFamilies, directorRegistry, serveMetrics } from './metrics.js';
+export { DirectorHostSetup, validateHost, type DirectorHostConfig, type HostChange } from './host.js';
