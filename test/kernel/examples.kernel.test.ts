@@ -120,4 +120,24 @@ describe('examples', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('seed 000: two DR directors under heartbeat; the master dies, the backup takes the VIP and the table; a dead terminal server is quiesced', () => {
+    const out = example('seed-000-ha-terminal-servers');
+    const lines = out.split('\n');
+    expect(out).toMatch(/^authkeys "1 crc": .*authkeys:2: /m); // heartbeat's crc is refused
+    expect(lines).toContain('lvs1: backup -> master (no master; outranks node 2)');
+    expect(lines.filter((l) => /^lvs2: .*-> master/.test(l))).toEqual(['lvs2: backup -> master (no live master (dead: node 1))']);
+    const table = (w1: number, w2: number) => `-A -t 10.60.0.100:3389 -s wlc\n-a -t 10.60.0.100:3389 -r 10.60.0.11:3389 -g -w ${w1}\n-a -t 10.60.0.100:3389 -r 10.60.0.12:3389 -g -w ${w2}\n`;
+    const at = (s: string) => out.indexOf(s);
+    expect(at(table(1, 1))).toBeGreaterThan(at('lvs1: backup -> master'));
+    expect(out.indexOf(table(1, 1), at('lvs2: backup -> master'))).toBeGreaterThan(0); // the table followed the VIP
+    expect(at(table(1, 0))).toBeGreaterThan(at('lvs2: ldirectord: 10.60.0.12:3389 weight 1 -> 0'));
+    const clients = (label: string) => out.match(new RegExp(`^${label}: (.*)$`, 'm'))![1]!.split(', ');
+    expect(new Set(clients('clients via lvs1'))).toEqual(new Set(['RDP ts1', 'RDP ts2'])); // wlc spreads them
+    expect(new Set(clients('clients via lvs2'))).toEqual(new Set(['RDP ts1', 'RDP ts2']));
+    expect(clients('clients with ts2 quiesced')).toEqual(['RDP ts1', 'RDP ts1', 'RDP ts1', 'RDP ts1']);
+    expect(out).toContain("client's ARP entry for the VIP is lvs2's MAC: true\n");
+    // Master within deadtime plus a couple of intervals (slack for the slow sandbox).
+    expect(Number(out.match(/^lvs2 master (\d+) ms after lvs1 died/m)![1])).toBeLessThan(600 + 2000);
+    expect(lines.at(-2)).toBe('lvs2: master -> stopped (stopped)');
+  });
 });
