@@ -1,6 +1,6 @@
 /**
  * The small network lab the HA seed examples (000, 002, 003) share: hosts as
- * network namespaces plugged into one bridge, node processes started inside
+ * network namespaces plugged into bridges, node processes started inside
  * them, and their output read line by line. `close()` kills the processes and
  * deletes the namespaces; call it in a `finally`.
  *
@@ -56,6 +56,11 @@ export class Proc {
     }
   }
 
+  /** Forget the lines read but not consumed yet: the next `next()` sees only what comes after. */
+  flush(): void {
+    this.lines.length = 0;
+  }
+
   /** Write one line to the process and return the next line it prints. */
   ask(line: string): Promise<string> {
     this.child.stdin!.write(`${line}\n`);
@@ -68,31 +73,43 @@ export class Proc {
   }
 }
 
-/** Hosts (network namespaces) on one bridge. */
+/**
+ * A host's interfaces: its addresses (`ADDR/PREFIX`) on `eth0` on the one
+ * bridge `br0`, or, by segment (bridge) name, `eth0`, `eth1`, ... in that order.
+ */
+export type HostSpec = string[] | Record<string, string[]>;
+
+/** Hosts (network namespaces) on bridges (all in one `lan` namespace). */
 export class Lab {
   /** Namespace name of each host. */
   readonly ns: Record<string, string> = {};
   private readonly procs: Proc[] = [];
   private readonly bridge: string;
 
-  /** Creates a namespace per host, plugs its `eth0` into the bridge and gives it the addresses (`ADDR/PREFIX`). */
-  constructor(prefix: string, hosts: Record<string, string[]>) {
+  /** Creates a namespace per host and plugs its interfaces into the bridges, with their addresses. */
+  constructor(prefix: string, hosts: Record<string, HostSpec>) {
     this.bridge = `${prefix}-lan-${process.pid}`;
-    for (const name of [this.bridge, ...Object.keys(hosts)]) {
-      const n = name === this.bridge ? name : `${prefix}-${name}-${process.pid}`;
-      execFileSync('ip', ['netns', 'add', n]);
-      if (name !== this.bridge) this.ns[name] = n;
-    }
+    execFileSync('ip', ['netns', 'add', this.bridge]);
     try {
-      this.ip('lan', 'link', 'add', 'br0', 'type', 'bridge');
-      this.ip('lan', 'link', 'set', 'br0', 'up');
-      Object.entries(hosts).forEach(([host, addrs], i) => {
-        execFileSync('ip', ['link', 'add', 'eth0', 'netns', this.ns[host]!, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', this.bridge]);
-        this.ip('lan', 'link', 'set', `p${i}`, 'master', 'br0', 'up');
-        for (const a of addrs) this.ip(host, 'addr', 'add', a, 'dev', 'eth0');
+      const bridges = new Set<string>();
+      let port = 0;
+      for (const [host, spec] of Object.entries(hosts)) {
+        this.ns[host] = `${prefix}-${host}-${process.pid}`;
+        execFileSync('ip', ['netns', 'add', this.ns[host]!]);
+        Object.entries(Array.isArray(spec) ? { br0: spec } : spec).forEach(([segment, addrs], i) => {
+          if (!bridges.has(segment)) {
+            this.ip('lan', 'link', 'add', segment, 'type', 'bridge');
+            this.ip('lan', 'link', 'set', segment, 'up');
+            bridges.add(segment);
+          }
+          const eth = `eth${i}`;
+          execFileSync('ip', ['link', 'add', eth, 'netns', this.ns[host]!, 'type', 'veth', 'peer', 'name', `p${port}`, 'netns', this.bridge]);
+          this.ip('lan', 'link', 'set', `p${port++}`, 'master', segment, 'up');
+          for (const a of addrs) this.ip(host, 'addr', 'add', a, 'dev', eth);
+          this.ip(host, 'link', 'set', eth, 'up');
+        });
         this.ip(host, 'link', 'set', 'lo', 'up');
-        this.ip(host, 'link', 'set', 'eth0', 'up');
-      });
+      }
     } catch (e) {
       this.close();
       throw e;
@@ -109,9 +126,9 @@ export class Lab {
     return `/run/netns/${this.ns[host]}`;
   }
 
-  /** The MAC address of a host's `eth0`. */
-  mac(host: string): string {
-    return /link\/ether ([0-9a-f:]+)/.exec(this.ip(host, 'link', 'show', 'eth0'))![1]!;
+  /** The MAC address of a host's interface. */
+  mac(host: string, iface = 'eth0'): string {
+    return /link\/ether ([0-9a-f:]+)/.exec(this.ip(host, 'link', 'show', iface))![1]!;
   }
 
   /**

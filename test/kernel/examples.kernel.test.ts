@@ -140,4 +140,29 @@ describe('examples', () => {
     expect(Number(out.match(/^lvs2 master (\d+) ms after lvs1 died/m)![1])).toBeLessThan(600 + 2000);
     expect(lines.at(-2)).toBe('lvs2: master -> stopped (stopped)');
   });
+  it("seed 002: piranha's lvs.cf runs two NAT routers under pulse; nanny takes a dead server out and back after reentry; the backup takes over", () => {
+    const out = example('seed-002-piranha-nat-cluster');
+    const lines = out.split('\n');
+    expect(out).toContain('lvs.cf:7: rsh_command not carried over\n');
+    expect(out).toMatch(/^lvs\.cf:14: load_monitor = ruptime not carried over/m);
+    expect(lines).toContain('lb1: backup -> master (no master; outranks node 2)');
+    const table = (...rs: [string, number][]) => `-A -t 10.70.0.100:80 -s wlc\n${rs.map(([a, w]) => `-a -t 10.70.0.100:80 -r ${a}:80 -m -w ${w}\n`).join('')}`;
+    const all = table(['10.71.0.3', 2000], ['10.71.0.4', 1000], ['10.71.0.5', 1000]);
+    expect(out.indexOf(all)).toBeGreaterThan(out.indexOf('lb1: backup -> master'));
+    const clients = (label: string) => out.match(new RegExp(`^${label}: (.*)$`, 'm'))![1]!.split(' ');
+    expect(new Set(clients('clients via lb1'))).toEqual(new Set(['rs1', 'rs2', 'rs3']));
+    // nanny: ECONNREFUSED at the first check after the server stopped, then removed (not quiesced).
+    expect(out).toMatch(/^lb1: nanny: 10\.71\.0\.4:80 down \(ECONNREFUSED\)\nlb1: nanny: 10\.71\.0\.4:80 removed$/m);
+    expect(out).toMatch(/^rs2 removed \d+ ms after its server stopped \(timeout 300 ms\)\n-A -t 10\.70\.0\.100:80 -s wlc\n-a -t 10\.70\.0\.100:80 -r 10\.71\.0\.3:80 -m -w 2000\n-a -t 10\.70\.0\.100:80 -r 10\.71\.0\.5:80 -m -w 1000\n/m);
+    expect(new Set(clients('clients without rs2'))).toEqual(new Set(['rs1', 'rs3']));
+    // reentry: three good checks (reentry / timeout) before it is back, so at least two intervals.
+    expect(Number(out.match(/^rs2 re-added (\d+) ms after its server came back \(reentry 900 ms\)$/m)![1])).toBeGreaterThanOrEqual(600);
+    expect(clients('clients with rs2 back')).toContain('rs2');
+    // pulse: the backup takes over within deadtime plus slack for the slow sandbox; clients go on.
+    expect(Number(out.match(/^lb2 active (\d+) ms after lb1 died \(deadtime 800 ms\)$/m)![1])).toBeLessThan(800 + 2000);
+    expect(out.indexOf(all, out.indexOf('lb2: backup -> master'))).toBeGreaterThan(0);
+    expect(clients('clients via lb2').every((c) => /^rs[123]$/.test(c))).toBe(true);
+    expect(out).toContain("client's ARP entry for the VIP is lb2's: true\nreal servers' ARP entry for the NAT router is lb2's: true\n");
+    expect(lines.at(-2)).toBe('lb2: master -> stopped (stopped)');
+  });
 });
