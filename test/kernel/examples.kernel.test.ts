@@ -165,4 +165,26 @@ describe('examples', () => {
     expect(out).toContain("client's ARP entry for the VIP is lb2's: true\nreal servers' ARP entry for the NAT router is lb2's: true\n");
     expect(lines.at(-2)).toBe('lb2: master -> stopped (stopped)');
   });
+  it('seed 003: NAT, DR and TUN services behind two heartbeat directors; losing the ping node makes the master give way (ipfail)', () => {
+    const out = example('seed-003-heartbeat-nat-dr-tun');
+    const lines = out.split('\n');
+    expect(out).toContain('authkeys "1 sha1 password": /etc/ha.d/authkeys:2: method sha1 is not supported (only sha256: HMAC-SHA256)\n');
+    expect(out).toContain('rstun: 1 link to bring up; 4 sysctls to set; 1 address to add\n');
+    expect(out).toContain('rstun tunl0: 10.80.0.100/32\n');
+    const table = [
+      '-A -t 10.80.0.100:8000 -s wlc', '-a -t 10.80.0.100:8000 -r 10.80.0.11:8000 -m -w 1',
+      '-A -t 10.80.0.100:8001 -s wlc', '-a -t 10.80.0.100:8001 -r 10.80.0.12:8001 -g -w 1',
+      '-A -t 10.80.0.100:8002 -s wlc', '-a -t 10.80.0.100:8002 -r 10.80.0.13:8002 -i -w 1 --tun-type ipip', ''].join('\n');
+    const at = (s: string, from = 0) => out.indexOf(s, from);
+    expect(at(table)).toBeGreaterThan(at('n01: backup -> master (no master; outranks node 2)'));
+    expect(lines).toContain('client via n01: 8000->rsnat 8001->rsdr 8002->rstun');
+    expect(lines).toContain('n01: master -> fault (tracker ping:10.80.0.60: 0 of 1 ping nodes reachable (lost 10.80.0.60))');
+    expect(lines.filter((l) => /^n02: .*-> master/.test(l))).toEqual(['n02: backup -> master (no live master)']);
+    expect(at(table, at('n02: backup -> master'))).toBeGreaterThan(0); // the table moved with the VIP
+    expect(lines).toContain('client via n02: 8000->rsnat 8001->rsdr 8002->rstun');
+    expect(out).toContain("n01's table: empty\nVIP on n01: false, on n02: true\n");
+    // auto_failback off: n01 reaches the ping node again and stays backup.
+    expect(lines.slice(-4, -1)).toEqual(['n01: fault -> backup (tracker ping:10.80.0.60: 1 of 1 ping nodes reachable)', 'n01: backup -> stopped (stopped)', 'n02: master -> stopped (stopped)']);
+    expect(Number(out.match(/^n02 master (\d+) ms after n01 lost the ping node$/m)![1])).toBeLessThan(3000);
+  });
 });
