@@ -139,7 +139,7 @@ describe('examples', () => {
     // Master within deadtime plus a couple of intervals (slack for the slow sandbox).
     expect(Number(out.match(/^lvs2 master (\d+) ms after lvs1 died/m)![1])).toBeLessThan(600 + 2000);
     expect(lines.at(-2)).toBe('lvs2: master -> stopped (stopped)');
-  });
+  }, 120_000); // several node processes start in the slow sandbox
   it("seed 002: piranha's lvs.cf runs two NAT routers under pulse; nanny takes a dead server out and back after reentry; the backup takes over", () => {
     const out = example('seed-002-piranha-nat-cluster');
     const lines = out.split('\n');
@@ -164,7 +164,7 @@ describe('examples', () => {
     expect(clients('clients via lb2').every((c) => /^rs[123]$/.test(c))).toBe(true);
     expect(out).toContain("client's ARP entry for the VIP is lb2's: true\nreal servers' ARP entry for the NAT router is lb2's: true\n");
     expect(lines.at(-2)).toBe('lb2: master -> stopped (stopped)');
-  });
+  }, 120_000); // several node processes start in the slow sandbox
   it('seed 003: NAT, DR and TUN services behind two heartbeat directors; losing the ping node makes the master give way (ipfail)', () => {
     const out = example('seed-003-heartbeat-nat-dr-tun');
     const lines = out.split('\n');
@@ -186,5 +186,5 @@ describe('examples', () => {
     // auto_failback off: n01 reaches the ping node again and stays backup.
     expect(lines.slice(-4, -1)).toEqual(['n01: fault -> backup (tracker ping:10.80.0.60: 1 of 1 ping nodes reachable)', 'n01: backup -> stopped (stopped)', 'n02: master -> stopped (stopped)']);
     expect(Number(out.match(/^n02 master (\d+) ms after n01 lost the ping node$/m)![1])).toBeLessThan(3000);
-  });
+  }, 120_000); // several node processes start in the slow sandbox
 });
