@@ -37,7 +37,7 @@ const ldirectord: Omit<HealthCheckerOptions, 'netns'> = {
   destinations: Object.values(TS).map((address) => ({ address, forward: 'route' as const, weight: 1 })),
   check: { type: 'tcp' },
   onDown: 'quiesce',
-  intervalMs: INTERVAL_MS, timeoutMs: 300, rise: 1, fall: 1, startJitterMs: 0,
+  intervalMs: INTERVAL_MS, timeoutMs: 1000, rise: 1, fall: 1, startJitterMs: 0, // checkinterval, checktimeout
 };
 
 /** One director: heartbeat + election + the resources of `haresources` (`lvs1 ldirectord`). */
@@ -49,7 +49,7 @@ async function runDirector(id: 1 | 2, dir: string): Promise<void> {
     nodeId: id, bindAddress: me.address, port: 694, // ucast to the other node, udpport 694
     peers: [{ nodeId: 3 - id, address: other.address, port: 694 }],
     keys, activeKey, stateFile: join(dir, `${me.name}.gen`),
-    intervalMs: INTERVAL_MS, warnMs: 400, deadMs: 600, initDeadMs: 5000, // keepalive, warntime, deadtime, initdead
+    intervalMs: INTERVAL_MS, warnMs: 500, deadMs: 1000, initDeadMs: 5000, // keepalive, warntime, deadtime, initdead
   });
   const election = new Election(hb, { priority: id === 1 ? 200 : 100 }); // lvs1 is the preferred node
   // ldirectord: started on the master, stopped on leaving it.
@@ -113,12 +113,14 @@ async function demo(): Promise<void> {
     const ts = Object.fromEntries((['ts1', 'ts2'] as const).map((name) => [name,
       lab.node(name, `require('net').createServer((s) => s.on('error', () => {}).end('RDP ${name}\\n')).listen(3389, () => console.log('ready'))`)]));
     const client = lab.node('client', CLIENT);
+    // lvs1 first: it is master when lvs2 joins, however slowly node starts.
     const lvs1 = lab.node('lvs1', [self, 'director', '1', dir], true);
+    await lvs1.next(/^lvs1: init -> backup/);
     const lvs2 = lab.node('lvs2', [self, 'director', '2', dir], true);
-    await Promise.all([ts.ts1!.next(/ready/), ts.ts2!.next(/ready/), client.next(/ready/)]);
-    await Promise.all([lvs1.next(/^lvs1: backup -> master/), lvs2.next(/^lvs2: init -> backup/)]);
+    await Promise.all([ts.ts1!.next(/ready/), ts.ts2!.next(/ready/), client.next(/ready/), lvs1.next(/^lvs1: backup -> master/), lvs2.next(/^lvs2: init -> backup/)]);
 
     const ipvs1 = await Ipvs.open({ netns: lab.netns('lvs1') });
+    while ((await ipvs1.listDestinations(ldirectord.service)).some((d) => d.weight !== 1)) await lvs1.next(/ldirectord: /);
     process.stdout.write(await ipvs1.save());
     await ipvs1.close();
     const round = async (label: string) => {
@@ -132,7 +134,7 @@ async function demo(): Promise<void> {
     lvs1.kill();
     lab.ip('lvs1', 'link', 'set', 'eth0', 'down');
     await lvs2.next(/^lvs2: backup -> master/);
-    console.log(`lvs2 master ${Date.now() - diedAt} ms after lvs1 died (deadtime 600 ms)`);
+    console.log(`lvs2 master ${Date.now() - diedAt} ms after lvs1 died (deadtime 1000 ms)`);
     const ipvs2 = await Ipvs.open({ netns: lab.netns('lvs2') });
     process.stdout.write(await ipvs2.save());
     const neigh = lab.ip('client', 'neigh', 'show', VIP);

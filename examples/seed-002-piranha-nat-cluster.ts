@@ -37,13 +37,13 @@ import { CLIENT, Lab } from './lab.js';
 const SPEED = 10;
 
 // The seed's lvs.cf (section 9.2, without its column of step numbers), with
-// 1.2.3.x → 10.70.0.x, 192.168.1.x → 10.71.0.x, times in seconds made short,
+// 1.2.3.x → 10.70.0.x, 192.168.1.x → 10.71.0.x, reentry 30 instead of 180,
 // and nanny's send/expect for HTTP.
 const LVS_CF = `# Global section
 primary = 10.70.0.2
 backup = 10.70.0.3
-keepalive = 1
-deadtime = 8
+keepalive = 2
+deadtime = 10
 heartbeat_port = 1050
 rsh_command = rsh
 network = nat
@@ -53,8 +53,8 @@ virtual server vs1 {
  address = 10.70.0.100 eth0:1
  active = 1
  load_monitor = ruptime
- timeout = 3
- reentry = 9
+ timeout = 10
+ reentry = 30
  port = 80
  send = "GET / HTTP/1.0\\r\\n\\r\\n"
  expect = "HTTP/1.1 200"
@@ -183,11 +183,11 @@ async function demo(): Promise<void> {
       Promise.all(Object.keys(rs).map(listen)).then(() => console.log('ready'));`);
     const client = lab.node('client', CLIENT);
     const self = fileURLToPath(import.meta.url);
-    const lb2 = lab.node('lb2', [self, 'director', '10.70.0.3', dir], true);
-    await Promise.all([rs.next(/ready/), client.next(/ready/), lb2.next(/^lb2: init -> backup/)]);
-    // The backup waits for the primary (initdead) before it would take over alone.
+    // The primary first: it is active when the backup joins, however slowly node starts.
     const lb1 = lab.node('lb1', [self, 'director', '10.70.0.2', dir], true);
-    await lb1.next(/^lb1: backup -> master/);
+    await lb1.next(/^lb1: init -> backup/);
+    const lb2 = lab.node('lb2', [self, 'director', '10.70.0.3', dir], true);
+    await Promise.all([rs.next(/ready/), client.next(/ready/), lb1.next(/^lb1: backup -> master/), lb2.next(/^lb2: init -> backup/)]);
 
     const table = async (host: string) => {
       const ipvs = await Ipvs.open({ netns: lab.netns(host) });
@@ -198,6 +198,9 @@ async function demo(): Promise<void> {
       const got: string[] = JSON.parse(await client.ask(JSON.stringify(Array.from({ length: 8 }, () => ['10.70.0.100', 80]))));
       console.log(`${label}: ${got.join(' ')}`);
     };
+    const ipvs1 = await Ipvs.open({ netns: lab.netns('lb1') });
+    while ((await ipvs1.listDestinations(conf.desired.services[0]!)).length < 3) await lb1.next(/nanny: .* added/); // first checks
+    await ipvs1.close();
     await table('lb1');
     await round('clients via lb1');
 

@@ -58,7 +58,7 @@ async function runDirector(id: 1 | 2, dir: string): Promise<void> {
     priority: id === 1 ? 101 : 100, // haresources: n01 first
     preempt: false, // auto_failback off
     // ipfail: losing the ping node is a fault; the director that still reaches it takes over.
-    trackers: [new PingTracker({ nodes: [PING_NODE], faultWhenNone: true, intervalMs: 200, timeoutMs: 200 })],
+    trackers: [new PingTracker({ nodes: [PING_NODE], faultWhenNone: true, intervalMs: 200, timeoutMs: 1000 })],
   });
   const failover = new Failover(election, {
     resources: [
@@ -106,7 +106,9 @@ async function demo(): Promise<void> {
       lab.node(rs, `require('net').createServer((s) => s.on('error', () => {}).end('${rs}\\n')).listen(${PORT[rs]}, () => console.log('ready'))`));
     const client = lab.node('client', CLIENT);
     const self = fileURLToPath(import.meta.url);
+    // n01 first: it is master when n02 joins, however slowly node starts.
     const n01 = lab.node('n01', [self, 'director', '1', dir], true);
+    await n01.next(/^n01: init -> backup/);
     const n02 = lab.node('n02', [self, 'director', '2', dir], true);
     await Promise.all([...servers.map((s) => s.next(/ready/)), client.next(/ready/), n01.next(/^n01: backup -> master/), n02.next(/^n02: init -> backup/)]);
 
