@@ -30,6 +30,7 @@ const VIP = '10.60.0.100';
 const NODES = { 1: { name: 'lvs1', address: '10.60.0.2' }, 2: { name: 'lvs2', address: '10.60.0.3' } } as const;
 const TS = { ts1: '10.60.0.11', ts2: '10.60.0.12' };
 const INTERVAL_MS = 200; // ldirectord's checkinterval, and heartbeat's keepalive below
+const DEADTIME_MS = 1000; // heartbeat's deadtime
 
 // ldirectord.cf: virtual=VIP:3389, real=RIP:3389 gate, scheduler=wlc, checktype=connect, quiescent=yes.
 const ldirectord: Omit<HealthCheckerOptions, 'netns'> = {
@@ -49,7 +50,7 @@ async function runDirector(id: 1 | 2, dir: string): Promise<void> {
     nodeId: id, bindAddress: me.address, port: 694, // ucast to the other node, udpport 694
     peers: [{ nodeId: 3 - id, address: other.address, port: 694 }],
     keys, activeKey, stateFile: join(dir, `${me.name}.gen`),
-    intervalMs: INTERVAL_MS, warnMs: 500, deadMs: 1000, initDeadMs: 5000, // keepalive, warntime, deadtime, initdead
+    intervalMs: INTERVAL_MS, warnMs: 500, deadMs: DEADTIME_MS, initDeadMs: 5000, // keepalive, warntime, deadtime, initdead
   });
   const election = new Election(hb, { priority: id === 1 ? 200 : 100 }); // lvs1 is the preferred node
   // ldirectord: started on the master, stopped on leaving it.
@@ -130,11 +131,12 @@ async function demo(): Promise<void> {
     await round('clients via lvs1');
 
     // lvs1 dies: its heartbeat process is killed and its link goes down.
+    lvs2.flush();
     const diedAt = Date.now();
     lvs1.kill();
     lab.ip('lvs1', 'link', 'set', 'eth0', 'down');
     await lvs2.next(/^lvs2: backup -> master/);
-    console.log(`lvs2 master ${Date.now() - diedAt} ms after lvs1 died (deadtime 1000 ms)`);
+    console.log(`lvs2 master ${Date.now() - diedAt} ms after lvs1 died (deadtime ${DEADTIME_MS} ms)`);
     const ipvs2 = await Ipvs.open({ netns: lab.netns('lvs2') });
     process.stdout.write(await ipvs2.save());
     const neigh = lab.ip('client', 'neigh', 'show', VIP);
@@ -142,6 +144,7 @@ async function demo(): Promise<void> {
     await round('clients via lvs2');
 
     // ts2's terminal service stops; the host stays up.
+    lvs2.flush();
     ts.ts2!.kill();
     await lvs2.next(new RegExp(`ldirectord: ${TS.ts2}:3389 weight 1 -> 0`));
     process.stdout.write(await ipvs2.save());
