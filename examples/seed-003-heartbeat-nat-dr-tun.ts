@@ -144,8 +144,11 @@ async function demo(): Promise<void> {
     n01.flush();
     lab.ip('n01', 'route', 'del', 'blackhole', `${PING_NODE}/32`);
     await n01.next(/^n01: fault -> backup/);
-    for (const n of [n01, n02]) n.child.kill('SIGTERM');
-    await Promise.all([n01.next(/^n01: backup -> stopped/), n02.next(/^n02: master -> stopped/)]);
+    // Stop the backup first (stopped together, the backup would take over from the leaving master).
+    n01.child.kill('SIGTERM');
+    await n01.next(/^n01: backup -> stopped/);
+    n02.child.kill('SIGTERM');
+    await n02.next(/^n02: master -> stopped/);
   } finally {
     lab.close();
     rmSync(dir, { recursive: true, force: true });

@@ -185,7 +185,9 @@ describe('examples', () => {
     expect(lines).toContain('client via n02: 8000->rsnat 8001->rsdr 8002->rstun');
     expect(out).toContain("n01's table: empty\nVIP on n01: false, on n02: true\n");
     // auto_failback off: n01 reaches the ping node again and stays backup.
-    expect(lines.slice(-4, -1)).toEqual(['n01: fault -> backup (tracker ping:10.80.0.60: 1 of 1 ping nodes reachable)', 'n01: backup -> stopped (stopped)', 'n02: master -> stopped (stopped)']);
+    expect(lines).toContain('n01: fault -> backup (tracker ping:10.80.0.60: 1 of 1 ping nodes reachable)');
+    expect(lines.filter((l) => /^n0[12]: .*-> master/.test(l))).toHaveLength(2); // n01 once, n02 once: no failback
+    expect(lines.slice(-3, -1)).toEqual(['n01: backup -> stopped (stopped)', 'n02: master -> stopped (stopped)']);
     expect(Number(out.match(/^n02 master (\d+) ms after n01 lost the ping node$/m)![1])).toBeLessThan(3000);
   }, 120_000); // several node processes start in the slow sandbox
 });
