@@ -219,6 +219,15 @@ export function importPiranha(text: string, options: ImportOptions = {}): Import
   return result;
 }
 
+/**
+ * The escapes lvs.cf(5) allows in `send` and `expect`: \n, \r, \\ and \'
+ * (so `send = "GET / HTTP/1.0\r\n\r\n"` sends CR LF, as nanny does). A
+ * regex `expect` (`use_regex = 1`) is left to the regex, which reads them the same way.
+ */
+function unescapeText(text: string): string {
+  return text.replace(/\\([nr\\'])/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+}
+
 interface Readers {
   one: (e: Entry, min?: number) => string;
   at: (e: Entry, i?: number) => Place;
@@ -274,7 +283,7 @@ function readVirtual(b: Block, forward: ForwardMethod, r: Readers): { service: S
       case 'pmask': pmask = parseAddress(r.one(e), e.key, r.at(e)); break;
       case 'timeout': timeout = r.num(e, 1); break;
       case 'reentry': reentry = r.num(e, 0); break;
-      case 'send': send = e.args.join(' '); break;
+      case 'send': send = unescapeText(e.args.join(' ')); break;
       case 'expect': expect = e.args.join(' '); break;
       case 'use_regex': useRegex = r.flag(e); break;
       case 'send_program': sendProgram = e.args; break;
@@ -325,7 +334,7 @@ function readVirtual(b: Block, forward: ForwardMethod, r: Readers): { service: S
     check = { type: 'exec', command, timeoutMs: timeout * 1000, ...(args.length ? { args } : {}) };
     r.warn(b.entries.find((e) => e.key === 'send_program')!, 'send_program: carried over as an exec check judged by its exit status (0 up); nanny matched its output against expect; %h is left for the check runner to replace with the real server address');
   } else if (expect !== undefined) {
-    const pattern = useRegex ? expect : expect.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const pattern = useRegex ? expect : unescapeText(expect).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     check = send !== undefined ? { type: 'negotiate', send, expect: pattern, timeoutMs: timeout * 1000 } : { type: 'negotiate', expect: pattern, timeoutMs: timeout * 1000 };
     if (protocol === 'udp') check = { type: 'udp', send: { text: send ?? '' }, expect: pattern, timeoutMs: timeout * 1000 };
   } else if (protocol === 'udp') {

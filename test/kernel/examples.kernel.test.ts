@@ -120,4 +120,74 @@ describe('examples', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('seed 000: two DR directors under heartbeat; the master dies, the backup takes the VIP and the table; a dead terminal server is quiesced', () => {
+    const out = example('seed-000-ha-terminal-servers');
+    const lines = out.split('\n');
+    expect(out).toMatch(/^authkeys "1 crc": .*authkeys:2: /m); // heartbeat's crc is refused
+    expect(lines.filter((l) => /^lvs1: .*-> master/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /^lvs2: .*-> master/.test(l))).toEqual(['lvs2: backup -> master (no live master (dead: node 1))']);
+    const table = (w1: number, w2: number) => `-A -t 10.60.0.100:3389 -s wlc\n-a -t 10.60.0.100:3389 -r 10.60.0.11:3389 -g -w ${w1}\n-a -t 10.60.0.100:3389 -r 10.60.0.12:3389 -g -w ${w2}\n`;
+    const at = (s: string) => out.indexOf(s);
+    expect(at(table(1, 1))).toBeGreaterThan(at('lvs1: backup -> master'));
+    expect(out.indexOf(table(1, 1), at('lvs2: backup -> master'))).toBeGreaterThan(0); // the table followed the VIP
+    expect(at(table(1, 0))).toBeGreaterThan(at('lvs2: ldirectord: 10.60.0.12:3389 weight 1 -> 0'));
+    const clients = (label: string) => out.match(new RegExp(`^${label}: (.*)$`, 'm'))![1]!.split(', ');
+    expect(new Set(clients('clients via lvs1'))).toEqual(new Set(['RDP ts1', 'RDP ts2'])); // wlc spreads them
+    expect(new Set(clients('clients via lvs2'))).toEqual(new Set(['RDP ts1', 'RDP ts2']));
+    expect(clients('clients with ts2 quiesced')).toEqual(['RDP ts1', 'RDP ts1', 'RDP ts1', 'RDP ts1']);
+    expect(out).toContain("client's ARP entry for the VIP is lvs2's MAC: true\n");
+    // Master within deadtime plus a couple of intervals (slack for the slow sandbox).
+    expect(Number(out.match(/^lvs2 master (\d+) ms after lvs1 died/m)![1])).toBeLessThan(1000 + 2000);
+    expect(lines.at(-2)).toBe('lvs2: master -> stopped (stopped)');
+  }, 120_000); // several node processes start in the slow sandbox
+  it("seed 002: piranha's lvs.cf runs two NAT routers under pulse; nanny takes a dead server out and back after reentry; the backup takes over", () => {
+    const out = example('seed-002-piranha-nat-cluster');
+    const lines = out.split('\n');
+    expect(out).toContain('lvs.cf:7: rsh_command not carried over\n');
+    expect(out).toMatch(/^lvs\.cf:14: load_monitor = ruptime not carried over/m);
+    expect(lines.filter((l) => /^lb1: .*-> master/.test(l))).toHaveLength(1);
+    const table = (...rs: [string, number][]) => `-A -t 10.70.0.100:80 -s wlc\n${rs.map(([a, w]) => `-a -t 10.70.0.100:80 -r ${a}:80 -m -w ${w}\n`).join('')}`;
+    const all = table(['10.71.0.3', 2000], ['10.71.0.4', 1000], ['10.71.0.5', 1000]);
+    expect(out.indexOf(all)).toBeGreaterThan(out.indexOf('lb1: backup -> master'));
+    const clients = (label: string) => out.match(new RegExp(`^${label}: (.*)$`, 'm'))![1]!.split(' ');
+    expect(new Set(clients('clients via lb1'))).toEqual(new Set(['rs1', 'rs2', 'rs3']));
+    // nanny: ECONNREFUSED at the first check after the server stopped, then removed (not quiesced).
+    expect(out).toMatch(/^lb1: nanny: 10\.71\.0\.4:80 down \(ECONNREFUSED\)\nlb1: nanny: 10\.71\.0\.4:80 removed$/m);
+    expect(out).toMatch(/^rs2 removed \d+ ms after its server stopped \(timeout 1000 ms\)\n-A -t 10\.70\.0\.100:80 -s wlc\n-a -t 10\.70\.0\.100:80 -r 10\.71\.0\.3:80 -m -w 2000\n-a -t 10\.70\.0\.100:80 -r 10\.71\.0\.5:80 -m -w 1000\n/m);
+    expect(new Set(clients('clients without rs2'))).toEqual(new Set(['rs1', 'rs3']));
+    // reentry: three good checks (reentry / timeout) before it is back, so at least two intervals.
+    expect(Number(out.match(/^rs2 re-added (\d+) ms after its server came back \(reentry 3000 ms\)$/m)![1])).toBeGreaterThanOrEqual(2000);
+    expect(clients('clients with rs2 back')).toContain('rs2');
+    // pulse: the backup takes over within deadtime plus slack for the slow sandbox; clients go on.
+    expect(Number(out.match(/^lb2 active (\d+) ms after lb1 died \(deadtime 1000 ms\)$/m)![1])).toBeLessThan(1000 + 2000);
+    expect(out.indexOf(all, out.indexOf('lb2: backup -> master'))).toBeGreaterThan(0);
+    expect(clients('clients via lb2').every((c) => /^rs[123]$/.test(c))).toBe(true);
+    expect(out).toContain("client's ARP entry for the VIP is lb2's: true\nreal servers' ARP entry for the NAT router is lb2's: true\n");
+    expect(lines.at(-2)).toBe('lb2: master -> stopped (stopped)');
+  }, 120_000); // several node processes start in the slow sandbox
+  it('seed 003: NAT, DR and TUN services behind two heartbeat directors; losing the ping node makes the master give way (ipfail)', () => {
+    const out = example('seed-003-heartbeat-nat-dr-tun');
+    const lines = out.split('\n');
+    expect(out).toContain('authkeys "1 sha1 password": /etc/ha.d/authkeys:2: method sha1 is not supported (only sha256: HMAC-SHA256)\n');
+    expect(out).toContain('rstun: 1 link to bring up; 4 sysctls to set; 1 address to add\n');
+    expect(out).toContain('rstun tunl0: 10.80.0.100/32\n');
+    const table = [
+      '-A -t 10.80.0.100:8000 -s wlc', '-a -t 10.80.0.100:8000 -r 10.80.0.11:8000 -m -w 1',
+      '-A -t 10.80.0.100:8001 -s wlc', '-a -t 10.80.0.100:8001 -r 10.80.0.12:8001 -g -w 1',
+      '-A -t 10.80.0.100:8002 -s wlc', '-a -t 10.80.0.100:8002 -r 10.80.0.13:8002 -i -w 1 --tun-type ipip', ''].join('\n');
+    const at = (s: string, from = 0) => out.indexOf(s, from);
+    expect(lines.filter((l) => /^n01: .*-> master/.test(l))).toHaveLength(1);
+    expect(at(table)).toBeGreaterThan(at('n01: backup -> master'));
+    expect(lines).toContain('client via n01: 8000->rsnat 8001->rsdr 8002->rstun');
+    expect(lines).toContain('n01: master -> fault (tracker ping:10.80.0.60: 0 of 1 ping nodes reachable (lost 10.80.0.60))');
+    expect(lines.filter((l) => /^n02: .*-> master/.test(l))).toEqual(['n02: backup -> master (no live master)']);
+    expect(at(table, at('n02: backup -> master'))).toBeGreaterThan(0); // the table moved with the VIP
+    expect(lines).toContain('client via n02: 8000->rsnat 8001->rsdr 8002->rstun');
+    expect(out).toContain("n01's table: empty\nVIP on n01: false, on n02: true\n");
+    // auto_failback off: n01 reaches the ping node again and stays backup.
+    expect(lines).toContain('n01: fault -> backup (tracker ping:10.80.0.60: 1 of 1 ping nodes reachable)');
+    expect(lines.filter((l) => /^n0[12]: .*-> master/.test(l))).toHaveLength(2); // n01 once, n02 once: no failback
+    expect(lines.slice(-3, -1)).toEqual(['n01: backup -> stopped (stopped)', 'n02: master -> stopped (stopped)']);
+    expect(Number(out.match(/^n02 master (\d+) ms after n01 lost the ping node$/m)![1])).toBeLessThan(3000);
+  }, 120_000); // several node processes start in the slow sandbox
 });

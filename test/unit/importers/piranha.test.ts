@@ -111,12 +111,19 @@ virtual off {
     ]);
     expect(r.health[0]).toEqual({
       service: { protocol: 'tcp', address: '192.0.2.1', port: 443 },
-      check: { type: 'negotiate', send: 'GET / HTTP/1.0\\r\\n\\r\\n', expect: 'HTTP/1\\.1 200', timeoutMs: 6000 },
+      check: { type: 'negotiate', send: 'GET / HTTP/1.0\r\n\r\n', expect: 'HTTP/1\\.1 200', timeoutMs: 6000 },
       intervalMs: 6000, rise: 5, fall: 1, onDown: 'quiesce',
       sorryServer: { address: '10.0.0.99', port: 443, weight: 1, forward: 'route' },
     });
     expect(r.health[1]!.check).toEqual({ type: 'negotiate', expect: '^220 .*', timeoutMs: 10000 });
     expect(() => normalizeState(r.desired)).not.toThrow();
+  });
+
+  it("send and expect read lvs.cf's escapes (\\n, \\r, \\\\, \\'); a regex expect keeps them for the regex", () => {
+    const check = (lines: string) => importPiranha(`virtual v {\n  address = 192.0.2.1\n${lines}\n  server a {\n    address = 10.0.0.1\n  }\n}\n`).health[0]!.check;
+    expect(check(`  send = "HELO x\\r\\n"\n  expect = "it\\'s \\\\ok\\n"`)).toEqual({ type: 'negotiate', send: 'HELO x\r\n', expect: "it's \\\\ok\n", timeoutMs: 10000 });
+    expect(check(`  use_regex = 1\n  expect = "^220\\r\\n"`)).toEqual({ type: 'negotiate', expect: '^220\\r\\n', timeoutMs: 10000 });
+    expect(check(`  send = "a\\tb"`)).toMatchObject({ send: 'a\\tb' }); // not one of the four: left as it is
   });
 
   it('errors with line and column', () => {
