@@ -23,7 +23,7 @@ const RIP = { www1: '10.40.0.11', www2: '10.40.0.12' };
 // The client connects from several source addresses: `sh` hashes the source.
 const SOURCES = ['10.40.0.21', '10.40.0.22', '10.40.0.23', '10.40.0.24', '10.40.0.25', '10.40.0.26'];
 const INTERVAL_MS = 200; // checkinterval
-const TIMEOUT_MS = 300; // checktimeout
+const TIMEOUT_MS = 1000; // checktimeout (a second: a busy machine can take longer than 300 ms to answer a healthy server)
 
 const ip = (...args: string[]) => execFileSync('ip', args);
 const children: ChildProcess[] = [];

@@ -84,9 +84,10 @@ describe('examples', () => {
     expect(new Set(round(1))).toEqual(new Set(['www1', 'www2'])); // sh spreads the sources over both
     expect(round(2).every((s) => s === 'www2')).toBe(true); // www1 quiesced: sh-fallback sends its sources to www2
     expect(round(3)).toEqual(round(1)); // back: every source on its own server again
-    // Weight 0 within one check interval plus the check's timeout (and some slack for the slow sandbox).
+    // Weight 0 within one check interval plus the check timeout the example prints (and some slack for the slow sandbox).
     const downMs = Number(out.match(/^www1 link down: weight 0 after (\d+) ms/m)![1]);
-    expect(downMs).toBeLessThan(200 + 300 + 1500);
+    const [, intervalMs, timeoutMs] = out.match(/checkinterval (\d+) ms, checktimeout (\d+) ms/)!.map(Number);
+    expect(downMs).toBeLessThan(intervalMs + timeoutMs + 1500);
     expect(out).toMatch(/^www1 link up: weight 1 after \d+ ms$/m);
   });
 
