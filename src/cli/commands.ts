@@ -37,9 +37,17 @@ export function toJson(value: unknown): string {
 
 // The client and the formatters are imported by the commands that use them,
 // not at start-up (see main.ts).
-async function withIpvs<T>(ctx: CommandContext, f: (ipvs: Ipvs) => Promise<T>): Promise<T> {
+// `beforeOpenError` runs when IPVS cannot be opened, before that error is
+// thrown: a check of the input whose own error should win (exit 3 over 4).
+async function withIpvs<T>(ctx: CommandContext, f: (ipvs: Ipvs) => Promise<T>, beforeOpenError?: () => Promise<void>): Promise<T> {
   const { Ipvs } = await import('../ipvs/client.js');
-  const ipvs = await Ipvs.open(ctx.netns === undefined ? {} : { netns: ctx.netns });
+  let ipvs: Ipvs;
+  try {
+    ipvs = await Ipvs.open(ctx.netns === undefined ? {} : { netns: ctx.netns });
+  } catch (e) {
+    await beforeOpenError?.();
+    throw e;
+  }
   try {
     return await f(ipvs);
   } finally {
@@ -148,8 +156,14 @@ const apply: CommandSpec = {
     if (removal !== 'delete' && removal !== 'quiesce') throw new UsageError(`apply: --removal must be delete or quiesce, got ${JSON.stringify(removal)}`);
     const file = ctx.positionals[0]!;
     const desired = readState(await ctx.io.readFile(file), file);
-    const { normalizeState } = await import('../ipvs/state.js');
-    normalizeState(desired); // every invalid field reported before anything is read or sent (exit 3)
+    // Every invalid field is reported before anything is read or sent (exit 3):
+    // plan() and apply() validate the whole state first. Validating it here as
+    // well cost a cold apply of a large table a second pass over it, so it is
+    // done here only when IPVS cannot be opened, whose error (exit 4) an
+    // invalid file's error goes before.
+    const validate = async (): Promise<void> => {
+      (await import('../ipvs/state.js')).normalizeState(desired);
+    };
     const dryRun = !!ctx.values['dry-run'];
     const { formatPlanDiff } = await import('./plan-diff.js');
     return withIpvs(ctx, async (ipvs) => {
@@ -169,7 +183,7 @@ const apply: CommandSpec = {
         ctx.io.stderr(`applied: ${result.plan.summary}\n`);
       }
       return EXIT.OK;
-    });
+    }, validate);
   },
 };
 

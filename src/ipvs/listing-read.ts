@@ -21,7 +21,7 @@ import * as C from './constants.js';
 import { describeService, toIpvsError } from './errors.js';
 import { attributeLength, checkSize, lastAttributeAt, u16, u32 } from './in-place.js';
 import type { Destination, Info, Service } from './types.js';
-import { normalizeServiceKey, type NormalServiceKey } from './validate.js';
+import type { NormalServiceKey } from './validate.js';
 
 /** One service of a listing with its destinations (the shape of `Ipvs.table()`'s entries). */
 export interface ListingTableEntry {
@@ -119,9 +119,18 @@ export function listingDestinationAt(buf: Buffer, start: number, end: number, se
   return d;
 }
 
-/** The identifying key of a listed service, for its destination dump. */
-function keyOfService(s: Service): NormalServiceKey {
-  return normalizeServiceKey('fwmark' in s ? { fwmark: s.fwmark, family: s.family } : { protocol: s.protocol, address: s.address, port: s.port });
+/**
+ * The identifying key of a listed service, for its destination dump: what
+ * `normalizeServiceKey` makes of it, taken from the reply (`raw`: its address
+ * attribute, already checked by `serviceOf`) instead of parsing the address
+ * text back.
+ */
+function keyOfService(s: Service, raw: Uint8Array | undefined): NormalServiceKey {
+  const af = s.family === 'ipv4' ? C.AF_INET : C.AF_INET6;
+  if ('fwmark' in s) return { family: s.family, af, fwmark: s.fwmark };
+  const addressBytes = new Uint8Array(16);
+  addressBytes.set(raw!.subarray(0, s.family === 'ipv4' ? 4 : 16));
+  return { family: s.family, af, protocol: s.protocol, address: s.address, addressBytes, port: s.port };
 }
 
 /**
@@ -150,7 +159,7 @@ export async function readListing(options: ReadListingOptions): Promise<{ info: 
         const s = options.stats ? decodeAttributes(commandTable, buf, start, end).service : decodeAttributes(commandConfigTable, buf, start, end).service;
         if (s) {
           const service = serviceOf(s);
-          table.push({ service, key: keyOfService(service), destinations: [] });
+          table.push({ service, key: keyOfService(service, s.address), destinations: [] });
         }
       }, { operation: () => 'table' });
     } catch (e) {
