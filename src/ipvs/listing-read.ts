@@ -11,7 +11,7 @@
  * @module
  */
 import { DecodeError } from '../errors.js';
-import { NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
+import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
 import { GenlConn } from '../netlink/genl.js';
 import { decodeAttributes } from '../netlink/schema.js';
 import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
@@ -19,7 +19,7 @@ import { commandConfigTable, commandTable, destinationConfigTable, infoTable } f
 import { CHECKSUM_NAMES, destinationOf, FORWARD_NAMES, NO_STATS, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError } from './errors.js';
-import { attributeLength, checkSize, lastAttributeAt, u16, u32 } from './in-place.js';
+import { attributeLength, checkSize, lastAttributeAt, u16 } from './in-place.js';
 import type { Destination, Info, Service } from './types.js';
 import type { NormalServiceKey } from './validate.js';
 
@@ -63,24 +63,34 @@ export function listingDestinationAt(buf: Buffer, start: number, end: number, se
   let tunnelType: number | undefined;
   let tunnelPort = 0;
   let tunnelFlags = 0;
+  // The bytes are read directly, not through u16()/u32()/checkSize(): this
+  // loop runs for every attribute of every destination of a listing, in a
+  // fresh process where calls are not yet inlined. The checks are the same;
+  // a failing one calls the shared checker, which throws the table decoder's error.
+  const slots = destinationConfigTable.slots;
   for (let off = nest; off + NLA_HDRLEN <= nestEnd; ) {
-    const len = attributeLength(buf, off, nestEnd, destinationConfigTable);
-    const type = u16(buf, off + 2) & NLA_TYPE_MASK;
+    const len = LE ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
+    if (len < NLA_HDRLEN || off + len > nestEnd) attributeLength(buf, off, nestEnd, destinationConfigTable);
+    const type = (LE ? buf[off + 2]! | (buf[off + 3]! << 8) : (buf[off + 2]! << 8) | buf[off + 3]!) & NLA_TYPE_MASK;
     const p = off + NLA_HDRLEN;
-    checkSize(destinationConfigTable, type, len - NLA_HDRLEN, off);
+    const plen = len - NLA_HDRLEN;
+    const slot = slots[type];
+    if (slot !== undefined && slot.size >= 0 && plen !== slot.size) checkSize(destinationConfigTable, type, plen, off);
+    // A 4-byte value in host order (the size was checked above for the types read so).
+    const v32 = plen === 4 ? (LE ? (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0 : ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0) : 0;
     switch (type) {
       case C.IPVS_DEST_ATTR_ADDR_FAMILY: af = u16(buf, p); break;
-      case C.IPVS_DEST_ATTR_ADDR: addr = p; addrLen = len - NLA_HDRLEN; break;
-      case C.IPVS_DEST_ATTR_PORT: port = buf.readUInt16BE(p); break;
-      case C.IPVS_DEST_ATTR_FWD_METHOD: forwardRaw = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_WEIGHT: weight = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_U_THRESH: upper = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_L_THRESH: lower = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_ACTIVE_CONNS: active = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_INACT_CONNS: inactive = u32(buf, p); break;
-      case C.IPVS_DEST_ATTR_PERSIST_CONNS: persistent = u32(buf, p); break;
+      case C.IPVS_DEST_ATTR_ADDR: addr = p; addrLen = plen; break;
+      case C.IPVS_DEST_ATTR_PORT: port = (buf[p]! << 8) | buf[p + 1]!; break;
+      case C.IPVS_DEST_ATTR_FWD_METHOD: forwardRaw = v32; break;
+      case C.IPVS_DEST_ATTR_WEIGHT: weight = v32; break;
+      case C.IPVS_DEST_ATTR_U_THRESH: upper = v32; break;
+      case C.IPVS_DEST_ATTR_L_THRESH: lower = v32; break;
+      case C.IPVS_DEST_ATTR_ACTIVE_CONNS: active = v32; break;
+      case C.IPVS_DEST_ATTR_INACT_CONNS: inactive = v32; break;
+      case C.IPVS_DEST_ATTR_PERSIST_CONNS: persistent = v32; break;
       case C.IPVS_DEST_ATTR_TUN_TYPE: tunnelType = buf[p]!; break;
-      case C.IPVS_DEST_ATTR_TUN_PORT: tunnelPort = buf.readUInt16BE(p); break;
+      case C.IPVS_DEST_ATTR_TUN_PORT: tunnelPort = (buf[p]! << 8) | buf[p + 1]!; break;
       case C.IPVS_DEST_ATTR_TUN_FLAGS: tunnelFlags = u16(buf, p); break;
       default: break; // statistics, attributes this library does not know
     }
