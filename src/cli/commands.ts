@@ -37,9 +37,17 @@ export function toJson(value: unknown): string {
 
 // The client and the formatters are imported by the commands that use them,
 // not at start-up (see main.ts).
-async function withIpvs<T>(ctx: CommandContext, f: (ipvs: Ipvs) => Promise<T>): Promise<T> {
+// `beforeOpenError` runs when IPVS cannot be opened, before that error is
+// thrown: a check of the input whose own error should win (exit 3 over 4).
+async function withIpvs<T>(ctx: CommandContext, f: (ipvs: Ipvs) => Promise<T>, beforeOpenError?: () => Promise<void>): Promise<T> {
   const { Ipvs } = await import('../ipvs/client.js');
-  const ipvs = await Ipvs.open(ctx.netns === undefined ? {} : { netns: ctx.netns });
+  let ipvs: Ipvs;
+  try {
+    ipvs = await Ipvs.open(ctx.netns === undefined ? {} : { netns: ctx.netns });
+  } catch (e) {
+    await beforeOpenError?.();
+    throw e;
+  }
   try {
     return await f(ipvs);
   } finally {
@@ -67,12 +75,20 @@ const list: CommandSpec = {
     const views = VIEWS.filter((v) => ctx.values[v]);
     if (views.length > 1) throw new UsageError(`list: --${views.join(' and --')} cannot be combined`);
     if (ctx.values.sort && ctx.values.nosort) throw new UsageError('list: --sort and --nosort cannot be combined');
-    const { info, table } = await withIpvs(ctx, async (ipvs) => {
-      const [i, t] = await Promise.all([ipvs.info(), ipvs.table()]);
-      return { info: i, table: t };
-    });
-    if (ctx.values.json) ctx.io.stdout(toJson({ info, services: table }));
-    else ctx.io.stdout((await import('../ipvs/listing.js')).formatListing(info, table, { view: views[0] ?? 'default', exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
+    if (ctx.values.json) {
+      const { info, table } = await withIpvs(ctx, async (ipvs) => {
+        const [i, t] = await Promise.all([ipvs.info(), ipvs.table()]);
+        return { info: i, table: t };
+      });
+      ctx.io.stdout(toJson({ info, services: table }));
+      return EXIT.OK;
+    }
+    // The text views read the table without the client, and without the
+    // statistics unless the view prints them (docs/benchmarks.md, "Cold command line").
+    const view = views[0] ?? 'default';
+    const [{ readListing }, { formatListing }] = await Promise.all([import('../ipvs/listing-read.js'), import('../ipvs/listing.js')]);
+    const { info, table } = await readListing({ ...(ctx.netns === undefined ? {} : { netns: ctx.netns }), stats: view === 'stats' || view === 'rate' });
+    ctx.io.stdout(formatListing(info, table, { view, exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
     return EXIT.OK;
   },
 };
@@ -140,8 +156,14 @@ const apply: CommandSpec = {
     if (removal !== 'delete' && removal !== 'quiesce') throw new UsageError(`apply: --removal must be delete or quiesce, got ${JSON.stringify(removal)}`);
     const file = ctx.positionals[0]!;
     const desired = readState(await ctx.io.readFile(file), file);
-    const { normalizeState } = await import('../ipvs/state.js');
-    normalizeState(desired); // every invalid field reported before anything is read or sent (exit 3)
+    // Every invalid field is reported before anything is read or sent (exit 3):
+    // plan() and apply() validate the whole state first. Validating it here as
+    // well cost a cold apply of a large table a second pass over it, so it is
+    // done here only when IPVS cannot be opened, whose error (exit 4) an
+    // invalid file's error goes before.
+    const validate = async (): Promise<void> => {
+      (await import('../ipvs/state.js')).normalizeState(desired);
+    };
     const dryRun = !!ctx.values['dry-run'];
     const { formatPlanDiff } = await import('./plan-diff.js');
     return withIpvs(ctx, async (ipvs) => {
@@ -161,7 +183,7 @@ const apply: CommandSpec = {
         ctx.io.stderr(`applied: ${result.plan.summary}\n`);
       }
       return EXIT.OK;
-    });
+    }, validate);
   },
 };
 

@@ -12,12 +12,23 @@ import { normalizeServiceKey } from '../ipvs/validate.js';
 
 const KEY_FIELDS = new Set(['protocol', 'address', 'port', 'fwmark', 'family', 'destinations']);
 
+/**
+ * Names of service keys already named: a plan's destination operations share
+ * their service's key object, and a large apply prints thousands of them.
+ */
+const serviceNames = new WeakMap<ServiceKey, string>();
+
 function serviceName(k: ServiceKey): string {
-  try {
-    return describeService(normalizeServiceKey(k));
-  } catch {
-    return JSON.stringify(k);
+  let name = serviceNames.get(k);
+  if (name === undefined) {
+    try {
+      name = describeService(normalizeServiceKey(k));
+    } catch {
+      name = JSON.stringify(k);
+    }
+    serviceNames.set(k, name);
   }
+  return name;
 }
 
 function destinationName(d: DestinationKey): string {
@@ -45,8 +56,15 @@ function settings(spec: object, skip: Set<string>): Map<string, string> {
 
 const destSkip = new Set(['address', 'port']);
 
-function settingsText(m: Map<string, string>): string {
-  return [...m].map(([k, v]) => ` ${k}=${v}`).join('');
+/** {@link settings} as ` name=value` text, without the map in between. */
+function settingsText(spec: object, skip: Set<string>): string {
+  let out = '';
+  for (const k in spec) {
+    const v = (spec as Record<string, unknown>)[k];
+    if (!Object.hasOwn(spec, k) || skip.has(k) || v === undefined || v === false) continue;
+    out += ` ${k}=${valueText(v)}`;
+  }
+  return out;
 }
 
 function changes(before: object, after: object, skip: Set<string>): string {
@@ -71,13 +89,13 @@ function changes(before: object, after: object, skip: Set<string>): string {
 export function formatOperation(o: Operation): string {
   switch (o.op) {
     case 'add-service':
-      return `+ service ${serviceName(o.service)}${settingsText(settings(o.service, KEY_FIELDS))}`;
+      return `+ service ${serviceName(o.service)}${settingsText(o.service, KEY_FIELDS)}`;
     case 'update-service':
       return `~ service ${serviceName(o.service)}${changes(o.before, o.service, KEY_FIELDS)}`;
     case 'delete-service':
       return `- service ${serviceName(o.service)}${o.before.destinations.length ? ` (and its ${o.before.destinations.length} destination${o.before.destinations.length === 1 ? '' : 's'})` : ''}`;
     case 'add-destination':
-      return `+ destination ${destinationName(o.destination)} to ${serviceName(o.service)}${settingsText(settings(o.destination, destSkip))}`;
+      return `+ destination ${destinationName(o.destination)} to ${serviceName(o.service)}${settingsText(o.destination, destSkip)}`;
     case 'update-destination':
       return `~ destination ${destinationName(o.destination)} in ${serviceName(o.service)}${changes(o.before, o.destination, destSkip)}`;
     case 'delete-destination':
@@ -85,7 +103,7 @@ export function formatOperation(o: Operation): string {
     case 'set-timeouts':
       return `~ timeouts${changes(o.before, { ...o.before, ...o.timeouts }, new Set())}`;
     case 'start-daemon':
-      return `+ sync daemon ${o.daemon.state}${settingsText(settings(o.daemon, new Set(['state'])))}`;
+      return `+ sync daemon ${o.daemon.state}${settingsText(o.daemon, new Set(['state']))}`;
     case 'stop-daemon':
       return `- sync daemon ${o.state}`;
   }

@@ -7,7 +7,7 @@
  * @module
  */
 import { formatAddressPort } from './address.js';
-import { compareDestinations, compareServices, glibcMergeSort, persistenceMaskText, schedFlagsText } from './rules.js';
+import { persistenceMaskText, schedFlagsText, sortByService, sortDestinations } from './rules.js';
 import * as C from './constants.js';
 import type { Destination, ForwardMethod, Info, Service } from './types.js';
 
@@ -30,9 +30,14 @@ export interface ListingEntry {
   destinations: Destination[];
 }
 
+/** Runs of spaces by length, for padding: one string each instead of a `repeat()` per column of every line. */
+const SPACES: string[] = [];
+for (let i = 0; i <= 64; i++) SPACES.push(' '.repeat(i));
+const spaces = (n: number): string => SPACES[n] ?? ' '.repeat(n);
+
 // C's "%-Ns" / "%Ns": pad to a minimum width, never truncate.
-const left = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repeat(w - s.length));
-const right = (s: string, w: number): string => (s.length >= w ? s : ' '.repeat(w - s.length) + s);
+const left = (s: string, w: number): string => (s.length >= w ? s : s + spaces(w - s.length));
+const right = (s: string, w: number): string => (s.length >= w ? s : spaces(w - s.length) + s);
 
 /** ipvsadm's `print_largenum`: 9 columns, K/M/G/T above 10^8 unless exact. */
 export function formatLargeNumber(value: bigint | number, exact = false): string {
@@ -154,10 +159,10 @@ export function formatListing(info: Info, table: readonly ListingEntry[], option
   const exact = options.exact ?? false;
   const sort = options.sort ?? true;
   let out = `IP Virtual Server version ${info.version} (size=${info.connTableSize})\n${title(view)}`;
-  const entries = sort ? glibcMergeSort([...table], (a, b) => compareServices(a.service, b.service)) : table;
+  const entries = sort ? sortByService(table) : table;
   for (const { service, destinations } of entries) {
     out += `${serviceLine(service, view, exact)}\n`;
-    for (const d of sort ? glibcMergeSort([...destinations], compareDestinations) : destinations) out += `${destinationLine(d, view, exact)}\n`;
+    for (const d of sort ? sortDestinations(destinations) : destinations) out += `${destinationLine(d, view, exact)}\n`;
   }
   return out;
 }

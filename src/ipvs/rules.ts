@@ -97,6 +97,98 @@ export function compareDestinations(a: Destination, b: Destination): number {
   return a.port - b.port;
 }
 
+/** A service's fields of {@link compareServices}, worked out once (addresses as 32-bit words). */
+interface ServiceSortKey<T> {
+  item: T;
+  fwmark: number;
+  af: number;
+  protocol: number;
+  /** Address words (one for IPv4, four for IPv6); undefined for a fwmark service. */
+  words: number[] | undefined;
+  port: number;
+}
+
+/** {@link compareServices} on keys: the same result for the same two services. */
+function compareServiceKeys<T>(a: ServiceSortKey<T>, b: ServiceSortKey<T>): number {
+  let r = wrap32(a.fwmark, b.fwmark);
+  if (r) return r;
+  r = a.af - b.af;
+  if (r) return r;
+  r = a.protocol - b.protocol;
+  if (r) return r;
+  if (a.words !== undefined && b.words !== undefined) {
+    // Same family here (the af decided otherwise): compareAddresses in a's family.
+    for (let i = 0; !r && i < a.words.length; i++) r = wrap32(a.words[i]!, b.words[i]!);
+    if (r) return r;
+  }
+  return a.port - b.port;
+}
+
+/**
+ * Entries sorted by their services as ipvsadm sorts them: {@link glibcMergeSort}
+ * with {@link compareServices}, the same comparisons in the same order, but
+ * each service's address parsed once instead of at every comparison (a large
+ * table's sort then no longer shows in a cold `ipvs-ts list`).
+ */
+export function sortByService<T extends { service: Service }>(entries: readonly T[]): T[] {
+  const keys = entries.map((item): ServiceSortKey<T> => {
+    const s = item.service;
+    const address = 'address' in s;
+    return {
+      item,
+      fwmark: 'fwmark' in s ? s.fwmark : 0,
+      af: afOf(s.family),
+      protocol: 'protocol' in s ? PROTO_NUM[s.protocol] : 0,
+      words: address ? (s.family === 'ipv4' ? [ipv4Word(s.address)] : addressWords(s.address, s.family)) : undefined,
+      port: 'port' in s ? s.port : 0,
+    };
+  });
+  const sorted = glibcMergeSort(keys, compareServiceKeys);
+  const out = new Array<T>(sorted.length);
+  for (let i = 0; i < sorted.length; i++) out[i] = sorted[i]!.item;
+  return out;
+}
+
+/** A destination's fields of {@link compareDestinations}: four address words (IPv4: the address and three zeros). */
+interface DestinationSortKey {
+  item: Destination;
+  ipv6: boolean;
+  w0: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  port: number;
+}
+
+/** {@link compareDestinations} on keys: the same result for the same two destinations. */
+function compareDestinationKeys(a: DestinationSortKey, b: DestinationSortKey): number {
+  let r = wrap32(a.w0, b.w0);
+  if (a.ipv6) {
+    if (!r) r = wrap32(a.w1, b.w1);
+    if (!r) r = wrap32(a.w2, b.w2);
+    if (!r) r = wrap32(a.w3, b.w3);
+  }
+  if (r) return r;
+  return a.port - b.port;
+}
+
+/**
+ * Destinations sorted as ipvsadm sorts them: {@link glibcMergeSort} with
+ * {@link compareDestinations}, each address parsed once (see {@link sortByService}).
+ */
+export function sortDestinations(destinations: readonly Destination[]): Destination[] {
+  if (destinations.length < 2) return destinations.slice();
+  const keys = destinations.map((item): DestinationSortKey => {
+    if (item.family === 'ipv4') return { item, ipv6: false, w0: ipv4Word(item.address), w1: 0, w2: 0, w3: 0, port: item.port };
+    const w = addressWords(item.address, item.family);
+    return { item, ipv6: true, w0: w[0]!, w1: w[1]!, w2: w[2]!, w3: w[3]!, port: item.port };
+  });
+  const sorted = glibcMergeSort(keys, compareDestinationKeys);
+  const out = new Array<Destination>(sorted.length);
+  for (let i = 0; i < sorted.length; i++) out[i] = sorted[i]!.item;
+  return out;
+}
+
 /**
  * glibc's qsort on these inputs is a top-down merge sort (msort). The ipvsadm
  * comparators are not transitive when addresses differ by 2^31 or more, so the
@@ -186,7 +278,7 @@ function destinationLine(svc: string, d: Destination): string {
 /** Format services and their destinations as `ipvsadm -Sn` does (numeric, sorted). */
 export function formatRules(table: { service: Service; destinations: Destination[] }[]): string {
   let out = '';
-  const sorted = glibcMergeSort(table, (a, b) => compareServices(a.service, b.service));
+  const sorted = sortByService(table);
   for (const { service: s, destinations } of sorted) {
     const name = serviceName(s);
     let line = `-A ${name} -s ${s.scheduler}`;
@@ -195,7 +287,7 @@ export function formatRules(table: { service: Service; destinations: Destination
     if (s.onePacket) line += ' -o';
     if (s.flags & (C.IP_VS_SVC_F_SCHED1 | C.IP_VS_SVC_F_SCHED2 | C.IP_VS_SVC_F_SCHED3)) line += ` -b ${schedFlagsText(s)}`;
     out += `${line}\n`;
-    for (const d of glibcMergeSort(destinations, compareDestinations)) out += `${destinationLine(name, d)}\n`;
+    for (const d of sortDestinations(destinations)) out += `${destinationLine(name, d)}\n`;
   }
   return out;
 }

@@ -10,7 +10,11 @@
 // - list: builds 1,000 services x 10 destinations once with `ipvsadm -R` in a
 //   namespace, then alternates `node dist/src/cli/bin.js list --netns NS` and
 //   `ip netns exec NS ipvsadm -Ln` (and `ip netns exec NS true`, the cost of
-//   the wrapper ipvsadm needs to enter the namespace, which ipvs-ts does not).
+//   the wrapper ipvsadm needs to enter the namespace, which ipvs-ts does not,
+//   and `node -e 0`, Node's own start-up).
+// Ratios are given two ways: of the medians, and pairwise (each run over the
+// other command's run beside it; median and range), which follows the
+// sandbox's drifting speed better.
 // - apply: writes that table as a snapshot (`ipvs-ts snapshot`, not timed),
 //   then alternates `ipvs-ts apply FILE --netns NS` and
 //   `ip netns exec NS ipvsadm -R < rules`, each into a fresh, empty namespace
@@ -69,17 +73,17 @@ try {
   const theirs = timed('ip', ['netns', 'exec', listNs, 'ipvsadm', '-Ln']).stdout;
   if (ours !== theirs) throw new Error('ipvs-ts list and ipvsadm -Ln differ on the benchmark table');
   const list = { ours: [], ipvsadm: [], wrapper: [], base: [] };
+  // Node's own start-up, for scale, in the same alternation.
+  const nodeStart = [];
   for (let i = 0; i < LIST_REPEAT; i++) {
     if (BASE_BIN) list.base.push(timed('node', [BASE_BIN, 'list', '--netns', listNs]).took);
     list.ours.push(timed('node', [BIN, 'list', '--netns', listNs]).took);
     list.ipvsadm.push(timed('ip', ['netns', 'exec', listNs, 'ipvsadm', '-Ln']).took);
     list.wrapper.push(timed('ip', ['netns', 'exec', listNs, 'true']).took);
+    nodeStart.push(timed('node', ['-e', '0']).took);
     list.ours.push(timed('node', [BIN, 'list', '--netns', listNs]).took);
     list.ipvsadm.push(timed('ip', ['netns', 'exec', listNs, 'ipvsadm', '-Ln']).took);
   }
-  // Node's own start-up, for scale.
-  const nodeStart = [];
-  for (let i = 0; i < 3; i++) nodeStart.push(timed('node', ['-e', '0']).took);
 
   // ---- apply ----
   const snapFile = join(tmp, 'state.json');
@@ -97,6 +101,12 @@ try {
   }
 
   const m = (xs) => Math.round(median(xs));
+  // Each run over the other command's run next to it (same index): the speed
+  // of the sandbox drifts, and neighbours see the same phase of it.
+  const pairs = (xs, ys) => {
+    const r = xs.map((x, i) => x / ys[i]);
+    return `pairwise: median ${median(r).toFixed(2)}, ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}`;
+  };
   const lo = median(list.ours);
   const li = median(list.ipvsadm);
   const lw = median(list.wrapper);
@@ -106,23 +116,25 @@ try {
   results.push([
     `ipvs-ts list --netns NS`,
     m(list.ours),
-    `${(lo / li).toFixed(2)} x ipvsadm -Ln; ${(lo / (li - lw)).toFixed(2)} x ipvsadm -Ln less the wrapper (target <= 2)`,
+    `${(lo / li).toFixed(2)} x ipvsadm -Ln (${pairs(list.ours, list.ipvsadm)}); ${(lo / (li - lw)).toFixed(2)} x ipvsadm -Ln less the wrapper (target <= 2)`,
   ]);
   if (BASE_BIN) {
     const lb = median(list.base);
-    results.push([`the other build (${BASE_BIN}): list`, m(list.base), `${(lb / li).toFixed(2)} x ipvsadm -Ln; ${(lb / (li - lw)).toFixed(2)} x less the wrapper`]);
+    // The other build runs once per round, just before a run of ours: paired with that round's first ipvsadm run.
+    const firstOfRound = list.ipvsadm.filter((_x, i) => i % 2 === 0);
+    results.push([`the other build (${BASE_BIN}): list`, m(list.base), `${(lb / li).toFixed(2)} x ipvsadm -Ln (${pairs(list.base, firstOfRound)}); ${(lb / (li - lw)).toFixed(2)} x less the wrapper`]);
   }
   const ao = median(apply.ours);
   const ai = median(apply.ipvsadm);
   results.push([`ipvsadm -R, ${SERVICES} x ${DESTS}, into an empty namespace`, m(apply.ipvsadm), '']);
-  results.push([`ipvs-ts apply state.json --netns NS, into an empty namespace`, m(apply.ours), `${(ao / ai).toFixed(2)} x ipvsadm -R (target <= 0.4)`]);
+  results.push([`ipvs-ts apply state.json --netns NS, into an empty namespace`, m(apply.ours), `${(ao / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.ours, apply.ipvsadm)}; target <= 0.4)`]);
   if (BASE_BIN) {
     const ab = median(apply.base);
-    results.push([`the other build: apply`, m(apply.base), `${(ab / ai).toFixed(2)} x ipvsadm -R`]);
+    results.push([`the other build: apply`, m(apply.base), `${(ab / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.base, apply.ipvsadm)})`]);
   }
   console.log(`| measurement | ms (median) | ratio |\n|---|---:|---|`);
   for (const [what, ms, ratio] of results) console.log(`| ${what} | ${ms} | ${ratio} |`);
-  console.log(`\nlist runs (ms): ipvs-ts ${list.ours.map(Math.round).join(', ')}; ipvsadm ${list.ipvsadm.map(Math.round).join(', ')}; wrapper ${list.wrapper.map(Math.round).join(', ')}`);
+  console.log(`\nlist runs (ms): ipvs-ts ${list.ours.map(Math.round).join(', ')}; ipvsadm ${list.ipvsadm.map(Math.round).join(', ')}; wrapper ${list.wrapper.map(Math.round).join(', ')}; node -e 0 ${nodeStart.map(Math.round).join(', ')}`);
   console.log(`apply runs (ms): ipvs-ts ${apply.ours.map(Math.round).join(', ')}; ipvsadm -R ${apply.ipvsadm.map(Math.round).join(', ')}`);
   if (BASE_BIN) console.log(`other build (ms): list ${list.base.map(Math.round).join(', ')}; apply ${apply.base.map(Math.round).join(', ')}`);
 } finally {

@@ -3,6 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
 import { EXIT, InputError, type CliIo } from '../../../src/cli/io.js';
 import { toJson } from '../../../src/cli/commands.js';
@@ -58,6 +61,22 @@ describe('main()', () => {
   it('a namespace that does not exist: exit 4', async () => {
     const r = await cli(['snapshot', '--netns', 'surely-not-a-namespace']);
     expect(r).toEqual({ code: EXIT.UNAVAILABLE, out: '', err: 'ipvs-ts: --netns surely-not-a-namespace: /run/netns/surely-not-a-namespace does not exist\n' });
+  });
+
+  it('apply of an invalid state: exit 3 naming the field, whether or not IPVS can be reached', async () => {
+    // Without IPVS (this host) the command line validates the file itself before reporting exit 4;
+    // with IPVS the client's validation refuses it before reading the table. Exit 3 either way.
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-ts-main-'));
+    try {
+      const file = join(dir, 'bad.json');
+      writeFileSync(file, JSON.stringify({ services: [{ protocol: 'tcp', address: '192.0.2.1', port: 99999, destinations: [] }] }));
+      const r = await cli(['apply', file]);
+      expect(r.code).toBe(EXIT.INVALID_INPUT);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(/^ipvs-ts: [^\n]*port[^\n]*\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('import: JSON on standard output, one warning line per key on standard error', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { Ipvs } from '../../../src/ipvs/client.js';
 import * as C from '../../../src/ipvs/constants.js';
-import { formatRules, glibcMergeSort, parseRules, type RuleCommand } from '../../../src/ipvs/rules.js';
+import { compareDestinations, compareServices, formatRules, glibcMergeSort, parseRules, sortByService, sortDestinations, type RuleCommand } from '../../../src/ipvs/rules.js';
 import type { Destination, Service, Stats } from '../../../src/ipvs/types.js';
 import { FIXTURE_DIR, fixtureNames, replayKernel } from '../../fixtures/ipvs/fixtures.js';
 
@@ -189,6 +189,32 @@ describe("ipvsadm's sort order", () => {
         .map((l) => l.split(' ')[4]!.split('.')[0]!);
       expect(ours, `added ${order.join(',')}`).toEqual(printed.slice(i * 3, i * 3 + 3));
     });
+  });
+
+  it('sortByService and sortDestinations give what glibcMergeSort with the comparators gives, cycles and mixed families included', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    // Few distinct values, so that ties, wrap-around (>= 2^31 apart) and cycles all occur.
+    const v4 = (): string => `${[10, 100, 200, 250][rnd(4)]}.0.${rnd(2)}.${rnd(3)}`;
+    const v6 = (): string => `${['2001:db8', 'fe80', '8000'][rnd(3)]}::${rnd(3)}`;
+    for (let round = 0; round < 200; round++) {
+      const n = 1 + rnd(24);
+      const services = Array.from({ length: n }, (): { service: Service } => {
+        const kind = rnd(5);
+        if (kind === 0) return { service: svc({ fwmark: [1, 2, 0x80000001][rnd(3)]!, family: rnd(2) ? 'ipv4' : 'ipv6' }) };
+        const ipv6 = kind === 1;
+        return { service: svc({ protocol: (['tcp', 'udp', 'sctp'] as const)[rnd(3)]!, family: ipv6 ? 'ipv6' : 'ipv4', address: ipv6 ? v6() : v4(), port: rnd(3) }) };
+      });
+      expect(sortByService(services)).toEqual(glibcMergeSort(services, (a, b) => compareServices(a.service, b.service)));
+      const dests = Array.from({ length: n }, () => (rnd(4) ? dst({ address: v4(), port: rnd(3), forward: 'masq' }) : dst({ family: 'ipv6', address: v6(), port: rnd(3), forward: 'masq' })));
+      const got = sortDestinations(dests);
+      const want = glibcMergeSort(dests, compareDestinations);
+      expect(got.length).toBe(want.length);
+      got.forEach((d, i) => expect(d).toBe(want[i]));
+    }
   });
 
   it('glibcMergeSort is a stable top-down merge sort', () => {

@@ -1,0 +1,141 @@
+// The listing's direct reader of destination replies (no statistics) against
+// the table path (decodeAttributes with the statistics-free table →
+// destinationOf): the same Destination from real kernel replies and from every
+// kind of destination, and the same DecodeErrors from malformed ones.
+import { describe, expect, it } from 'vitest';
+import { commandConfigTable, commandTable } from '../../../src/ipvs/attributes.js';
+import type { Family } from '../../../src/ipvs/address.js';
+import { destinationOf, NO_STATS } from '../../../src/ipvs/codec.js';
+import * as C from '../../../src/ipvs/constants.js';
+import { listingDestinationAt } from '../../../src/ipvs/listing-read.js';
+import { DecodeError } from '../../../src/errors.js';
+import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
+import { parseMessages } from '../../../src/netlink/message.js';
+import { encodeAttributes, type Attributes } from '../../../src/netlink/schema.js';
+import { Writer } from '../../../src/netlink/writer.js';
+import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
+
+type CommandAttrs = Attributes<(typeof commandTable)['fields']>;
+
+function tablePath(m: GenlMessage, family: Family): unknown {
+  const a = decodeGenlAttributes(commandConfigTable, m).destination;
+  return a ? destinationOf(a, family) : undefined;
+}
+
+function outcome(fn: () => unknown): unknown {
+  try {
+    return { value: fn() };
+  } catch (e) {
+    if (!(e instanceof DecodeError)) throw e;
+    return { decodeError: e.message };
+  }
+}
+
+const direct = (m: GenlMessage, family: Family) => listingDestinationAt(m.message.payload, m.attributesOffset, m.message.payload.length, family);
+
+function expectSame(m: GenlMessage, family: Family): unknown {
+  const got = outcome(() => direct(m, family));
+  expect(got).toEqual(outcome(() => tablePath(m, family)));
+  return got;
+}
+
+function reply(attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage {
+  const w = new Writer(256);
+  const start = w.beginMessage(CAPTURED_FAMILY_ID, 0, 1, 0);
+  w.u8(C.IPVS_CMD_NEW_DEST).u8(1).u16(0);
+  encodeAttributes(w, commandTable, attrs);
+  extra?.(w);
+  w.endMessage(start);
+  return parseGenlMessage(parseMessages(w.toBuffer())[0]!);
+}
+
+const v4 = (a: string): Uint8Array => {
+  const b = new Uint8Array(16);
+  a.split('.').forEach((x, i) => (b[i] = Number(x)));
+  return b;
+};
+const v6 = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'));
+const base = { af: C.AF_INET, address: v4('192.0.2.21'), port: 8080, forward: C.IP_VS_CONN_F_MASQ, weight: 3, upperThreshold: 0, lowerThreshold: 0 };
+
+describe('listingDestinationAt', () => {
+  it('reads every captured kernel destination reply as the table path does, with the shared zero statistics', () => {
+    const names = [...fixtureNames('rep-get-dest-dump-'), ...fixtureNames('rep-sort-get-dest-dump-')].map((n) => n.replace(/^rep-/, ''));
+    let destinations = 0;
+    for (const name of names) {
+      const r = capturedReply(name);
+      const family: Family = /2001|fwmark6/.test(name) ? 'ipv6' : 'ipv4';
+      for (const d of r.datagrams) {
+        for (const msg of parseMessages(d)) {
+          if (msg.type !== CAPTURED_FAMILY_ID) continue;
+          const got = expectSame(parseGenlMessage(msg), family) as { value?: { stats: unknown } };
+          if (got.value) {
+            destinations++;
+            expect(got.value.stats).toBe(NO_STATS);
+          }
+        }
+      }
+    }
+    expect(names.length).toBeGreaterThan(5);
+    expect(destinations).toBeGreaterThan(10);
+  });
+
+  it('reads every kind of destination as the table path does', () => {
+    const cases: CommandAttrs['destination'][] = [
+      base,
+      { ...base, upperThreshold: 100, lowerThreshold: 10, weight: 0 },
+      { ...base, forward: C.IP_VS_CONN_F_DROUTE | 0x0100 },
+      { ...base, forward: C.IP_VS_CONN_F_TUNNEL, tunnelType: C.IP_VS_CONN_F_TUNNEL_TYPE_IPIP, tunnelPort: 0, tunnelFlags: 0 },
+      { ...base, forward: C.IP_VS_CONN_F_TUNNEL, tunnelType: C.IP_VS_CONN_F_TUNNEL_TYPE_GUE, tunnelPort: 6080, tunnelFlags: C.IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM },
+      { ...base, forward: C.IP_VS_CONN_F_TUNNEL, tunnelType: C.IP_VS_CONN_F_TUNNEL_TYPE_GUE },
+      { ...base, forward: C.IP_VS_CONN_F_TUNNEL, tunnelType: C.IP_VS_CONN_F_TUNNEL_TYPE_GRE, tunnelFlags: C.IP_VS_TUNNEL_ENCAP_FLAG_CSUM },
+      { ...base, forward: C.IP_VS_CONN_F_TUNNEL, tunnelType: 99 },
+      { ...base, forward: C.IP_VS_CONN_F_MASQ, tunnelType: C.IP_VS_CONN_F_TUNNEL_TYPE_GUE, tunnelPort: 1 },
+      { ...base, af: C.AF_INET6, address: v6('20010db8000000000000000000000021') },
+      { ...base, af: undefined },
+      { ...base, af: 0 },
+      { ...base, activeConnections: 5, inactiveConnections: 6, persistentConnections: 7, stats: { conns: 1 }, stats64: { conns: 1n } },
+      { ...base, activeConnections: 0xffffffff, inactiveConnections: 0x80000000 },
+    ];
+    for (const destination of cases) {
+      for (const family of ['ipv4', 'ipv6'] as const) expectSame(reply({ destination }), family);
+    }
+    const unknown = reply({ destination: { ...base, unknown: [{ type: 30, nestedFlag: false, data: new Uint8Array([1, 2, 3, 4]) }] }, unknown: [{ type: 31, nestedFlag: false, data: new Uint8Array(4) }] });
+    expect((expectSame(unknown, 'ipv4') as { value: { address: string } }).value.address).toBe('192.0.2.21');
+    expect(expectSame(reply({ tcpTimeout: 5 }), 'ipv4')).toEqual({ value: undefined });
+  });
+
+  it('the last of a repeated attribute wins, as in the table path', () => {
+    const m = reply({ destination: base }, (w) => {
+      encodeAttributes(w, commandTable, { destination: { ...base, weight: 9, address: v4('192.0.2.99') } });
+    });
+    expect((expectSame(m, 'ipv4') as { value: { address: string; weight: number } }).value).toMatchObject({ address: '192.0.2.99', weight: 9 });
+  });
+
+  it('throws the DecodeErrors of the table path for malformed replies', () => {
+    const bad: [string, GenlMessage][] = [
+      ['unknown family', reply({ destination: { ...base, af: 99 } })],
+      ['unknown forwarding method', reply({ destination: { ...base, forward: 7 } })],
+      ['address too short', reply({ destination: { ...base, address: new Uint8Array(3) } })],
+      ['no address', reply({ destination: { ...base, address: undefined } })],
+      ['IPv6 address too short', reply({ destination: { ...base, af: C.AF_INET6, address: new Uint8Array(8) } })],
+      ['weight of 2 bytes', reply({ destination: { ...base, weight: undefined, unknown: [{ type: C.IPVS_DEST_ATTR_WEIGHT, nestedFlag: false, data: new Uint8Array(2) }] } })],
+      ['active connections of 2 bytes', reply({ destination: { ...base, unknown: [{ type: C.IPVS_DEST_ATTR_ACTIVE_CONNS, nestedFlag: false, data: new Uint8Array(2) }] } })],
+      ['top-level timeout of 2 bytes', reply({ destination: base, unknown: [{ type: C.IPVS_CMD_ATTR_TIMEOUT_TCP, nestedFlag: false, data: new Uint8Array(2) }] })],
+    ];
+    for (const [what, m] of bad) {
+      const got = expectSame(m, 'ipv4') as { decodeError?: string };
+      expect(got.decodeError, what).toBeTypeOf('string');
+    }
+    const m = reply({ destination: base });
+    const nestLenAt = m.attributesOffset;
+    const corrupt = (at: number, len: number): GenlMessage => {
+      const payload = Buffer.from(m.message.payload);
+      payload.writeUInt16LE(len, at);
+      return { ...m, message: { ...m.message, payload } };
+    };
+    for (const [at, len] of [[nestLenAt, 2], [nestLenAt, 4000], [nestLenAt + 4, 2], [nestLenAt + 4, 200]] as const) {
+      const got = expectSame(corrupt(at, len), 'ipv4') as { decodeError?: string };
+      expect(got.decodeError, `length ${len} at ${at}`).toBeTypeOf('string');
+    }
+  });
+});
