@@ -69,6 +69,12 @@ export function formatDirectorEvent(e: DirectorEvent): string | undefined {
     }
     case 'error':
       return `${e.phase} failed: ${e.error.message.replace(/\s*\n\s*/g, '; ')}`;
+    case 'election': {
+      const t = e.transition;
+      return `election: ${t.from} -> ${t.to} (${t.reason}; priority ${t.priority})`;
+    }
+    case 'failover':
+      return `${e.phase}: failover: ${e.detail}`;
     case 'stopped':
       return `stopped (on exit: ${e.onExit}): ${e.summary}`;
   }
