@@ -4,7 +4,9 @@
 // servers hold the VIP on lo and answer the client directly). The master holds
 // the VIP and the table; SIGKILL it and the backup takes both, the client's
 // new connections reach the servers through the VIP; /metrics (scraped from the
-// client namespace) shows the election state and the heartbeat counters.
+// client namespace) shows the election state and the heartbeat counters. Then a
+// SIGHUP keeps the election, the first node comes back and preempts, and its
+// SIGTERM hands the role back at once (goodbye) before the last one stops.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -152,7 +154,7 @@ afterAll(() => {
 });
 
 describe('ipvs-ts run with failover', () => {
-  it('the master holds the VIP and the table; killed, the backup takes both and serves the client', async () => {
+  it('the master holds the VIP and the table; killed, the backup takes both; SIGHUP keeps the election; SIGTERM hands over', async () => {
     const d1 = startDaemon(1);
     const d2 = startDaemon(2);
     await d1.out.next(/^election: backup -> master/, 30_000, 0);
@@ -184,10 +186,37 @@ describe('ipvs-ts run with failover', () => {
     expect(lbs[1]!.ipvsadm('-Lnc').split('\n').filter((l) => l.includes(`${VIP}:80`)).length).toBeGreaterThanOrEqual(4);
     expect(await scrape(LB[1])).toMatch(/ipvs_ts_election_state\{state="master"\} 1/);
 
-    // SIGTERM: the master leaves cleanly (VIP and table released).
+    // SIGHUP with the failover settings unchanged: the election is kept, the VIP stays.
+    const beforeHup = d2.out.all.length;
+    d2.proc.kill('SIGHUP');
+    await d2.out.next(/^reload: failover: failover settings unchanged: election kept as master$/, 20_000, beforeHup);
+    expect(d2.out.all.slice(beforeHup).filter((l) => l.startsWith('election:'))).toEqual([]);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+
+    // The first node back: its clean start removes the VIP and table the kill left, then it preempts.
+    const d1b = startDaemon(1);
+    await d1b.out.next(/^election: init -> backup/, 30_000, 0);
+    await d1b.out.next(/^election: backup -> master/, 30_000, 0);
+    await d2.out.next(/^election: master -> backup/, 20_000, beforeHup);
+    expect(holdsVip(lbs[0]!)).toBe(true);
+    expect(holdsVip(lbs[1]!)).toBe(false);
+    expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
+
+    // SIGTERM: the master leaves cleanly (VIP and table released, goodbye sent) and the backup takes over.
+    const beforeTerm = d2.out.all.length;
+    const exited = new Promise((resolve) => d1b.proc.once('exit', resolve));
+    d1b.proc.kill('SIGTERM');
+    await d1b.out.next(/^stop: failover: left the election as master$/);
+    expect(await exited).toBe(0);
+    expect(holdsVip(lbs[0]!)).toBe(false);
+    expect(lbs[0]!.ipvsadm('-Ln')).not.toContain(VIP);
+    await d2.out.next(/^election: backup -> master/, 20_000, beforeTerm);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+    expect(await request(client, VIP, PORT)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
+
     const done = new Promise((resolve) => d2.proc.once('exit', resolve));
     d2.proc.kill('SIGTERM');
-    await d2.out.next(/^stop: failover: left the election as master/);
+    await d2.out.next(/^stop: failover: left the election as master$/);
     expect(await done).toBe(0);
     expect(holdsVip(lbs[1]!)).toBe(false);
     expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
