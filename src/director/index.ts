@@ -12,3 +12,4 @@ export { DirectorHostSetup, validateHost, type DirectorHostConfig, type HostChan
 export { failoverProblems, type DirectorFailoverConfig, type DirectorPingTracker } from './failover-config.js';
 export { DirectorFailover, failoverIdentity, type DirectorFailoverOptions } from './failover.js';
 export { StandbyIpvs } from './standby-ipvs.js';
+export { draftFailover, failoverDraftWarning, type FailoverDraft } from './import-failover.js';

@@ -7,6 +7,7 @@ import { validateDirectorConfig, type DirectorConfig } from '../../../src/direct
 import type { DirectorFailoverConfig } from '../../../src/director/failover-config.js';
 import { failoverIdentity } from '../../../src/director/failover.js';
 import { StandbyIpvs } from '../../../src/director/standby-ipvs.js';
+import { draftFailover, failoverDraftWarning } from '../../../src/director/import-failover.js';
 import type { HealthIpvs } from '../../../src/health/checker-types.js';
 
 const svc = { protocol: 'tcp' as const, address: '192.0.2.10', port: 80 };
@@ -67,5 +68,23 @@ describe('StandbyIpvs', () => {
     expect(calls).toEqual(['listDestinations', 'runOperations']);
     g.setActive(false);
     await expect(g.listDestinations(svc)).rejects.toMatchObject({ code: 'ESRCH' });
+  });
+});
+
+describe('draftFailover (imported failover settings)', () => {
+  it('maps a keepalived vrrp_instance where it maps cleanly, and lists the rest', () => {
+    const d = draftFailover('keepalived', { vrrpInstances: [{ state: 'master', interface: 'eth0', virtualRouterId: 51, priority: 150, advertIntMs: 1000, preempt: false, unicastSource: '10.0.0.1', unicastPeers: ['10.0.0.2'], authentication: { type: 'PASS', password: 'x' }, virtualAddresses: [{ address: '192.0.2.10/32', interface: 'eth0' }] }] })!;
+    expect(d.failover).toEqual({ priority: 150, preempt: false, intervalMs: 1000, deadMs: 3000, cluster: 51, bindAddress: '10.0.0.1', peers: [{ nodeId: 0, address: '10.0.0.2' }] });
+    expect(d.host).toEqual({ vips: ['192.0.2.10'], interface: 'eth0' });
+    expect(d.missing).toEqual(['nodeId', 'keysFile or keys', 'stateFile', 'peers[].nodeId']);
+    expect(d.notMapped.join('\n')).toMatch(/state MASTER[\s\S]*authentication/);
+  });
+
+  it('maps lvs.cf heartbeat settings for the primary', () => {
+    const d = draftFailover('lvs', { primary: '10.0.0.1', backup: '10.0.0.2', keepaliveMs: 2000, deadtimeMs: 6000, heartbeatPort: 539, syncDaemon: true })!;
+    expect(d.failover).toEqual({ nodeId: 1, priority: 200, bindAddress: '10.0.0.1', peers: [{ nodeId: 2, address: '10.0.0.2' }], intervalMs: 2000, deadMs: 6000, port: 539 });
+    expect(d.notMapped).toEqual(['syncDaemon (true)']);
+    expect(failoverDraftWarning('lvs', { primary: '10.0.0.1' })).toMatch(/still needed: keysFile or keys, stateFile, peers/);
+    expect(draftFailover('ldirectord', {})).toBeUndefined();
   });
 });
