@@ -5,8 +5,9 @@
 // the VIP and the table; SIGKILL it and the backup takes both, the client's
 // new connections reach the servers through the VIP; /metrics (scraped from the
 // client namespace) shows the election state and the heartbeat counters. Then a
-// SIGHUP keeps the election, the first node comes back and preempts, and its
-// SIGTERM hands the role back at once (goodbye) before the last one stops.
+// SIGHUP keeps the election, the first node comes back and preempts, its
+// SIGTERM hands the role back at once (goodbye), a SIGHUP with a new priority
+// restarts the election, and the last one stops.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -154,7 +155,7 @@ afterAll(() => {
 });
 
 describe('ipvs-ts run with failover', () => {
-  it('the master holds the VIP and the table; killed, the backup takes both; SIGHUP keeps the election; SIGTERM hands over', async () => {
+  it('the master holds the VIP and the table; killed, the backup takes both; SIGHUP keeps or restarts the election; SIGTERM hands over', async () => {
     const d1 = startDaemon(1);
     const d2 = startDaemon(2);
     await d1.out.next(/^election: backup -> master/, 30_000, 0);
@@ -213,6 +214,17 @@ describe('ipvs-ts run with failover', () => {
     await d2.out.next(/^election: backup -> master/, 20_000, beforeTerm);
     expect(holdsVip(lbs[1]!)).toBe(true);
     expect(await request(client, VIP, PORT)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
+
+    // SIGHUP with changed failover settings: the election restarts (said in the log), and with no peer left
+    // the node is master again after its init dead time.
+    const beforeChange = d2.out.all.length;
+    writeFileSync(join(dir, 'node2.json'), JSON.stringify({ ...config(2), failover: { ...config(2).failover!, priority: 150 } }));
+    d2.proc.kill('SIGHUP');
+    await d2.out.next(/^reload: failover: failover settings changed: election restarted/, 20_000, beforeChange);
+    const lines = d2.out.all.slice(beforeChange).filter((l) => l.startsWith('election:'));
+    expect(lines[0]).toMatch(/^election: master -> stopped \(failover settings changed/);
+    await d2.out.next(/^election: backup -> master \(.*priority 150\)$/, 20_000, beforeChange);
+    expect(holdsVip(lbs[1]!)).toBe(true);
 
     const done = new Promise((resolve) => d2.proc.once('exit', resolve));
     d2.proc.kill('SIGTERM');
