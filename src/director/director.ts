@@ -234,14 +234,14 @@ export class Director extends EventEmitter {
     }
     if (fo && phase === 'start') this.gate.setActive(false);
     if (!fo && !this.gate.isActive) this.gate.setActive(true);
+    // Sysctls (and, without failover, the VIPs) first: new VIPs exist before their services.
+    for (const change of await this.host.configure(next.config.host, { vips: !fo })) this.emitEvent({ type: 'host', phase, change });
     let plan: Plan;
     if (fo && !this.gate.isActive) {
       // Backup (or not elected yet): the master holds the table and the VIPs.
       plan = { operations: [], counts: Object.fromEntries(OPS.map((o) => [o, 0])) as Plan['counts'], summary: 'table held by the master (this node is not master)' };
       this.owned = new Set(next.normal.services.keys());
     } else {
-      // VIPs and sysctls first: new VIPs exist before their services (with failover, VIPs follow the role).
-      if (!fo) for (const change of await this.host.configure(next.config.host)) this.emitEvent({ type: 'host', phase, change });
       plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
       // What is owned from now on: the new services, and the old ones until their deletion went through.
       this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
@@ -250,7 +250,7 @@ export class Director extends EventEmitter {
     }
     this.failoverTable.services = next.config.table.services;
     this.current = next;
-    if (!fo) for (const change of await this.host.prune()) this.emitEvent({ type: 'host', phase, change });
+    for (const change of await this.host.prune()) this.emitEvent({ type: 'host', phase, change });
     for (const [id, options] of next.checkers) {
       if (this.checkers.has(id)) continue;
       const c = new HealthChecker(this.gate, this.checkerOptions(options));

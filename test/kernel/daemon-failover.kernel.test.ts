@@ -165,7 +165,9 @@ describe('ipvs-ts run with failover', () => {
     expect(holdsVip(lbs[1]!)).toBe(false);
     expect(lbs[0]!.ipvsadm('-Ln')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT} rr[\\s\\S]*${RS[0]}:${PORT}\\s+Route`));
     expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
-    expect(await request(client, VIP, 80)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
+    // host.forwarding's sysctls are set on both nodes (the VIPs follow the election).
+    for (const ns of lbs) expect(ns.exec('sysctl', ['-n', 'net.ipv4.conf.all.send_redirects']).trim()).toBe('0');
+    expect(await request(client, VIP, PORT)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
     const m1 = await scrape(LB[0]);
     expect(m1).toMatch(/ipvs_ts_election_state\{state="master"\} 1/);
     expect(m1).toMatch(/ipvs_ts_heartbeat_peer_up\{node="2"\} 1/);
@@ -182,7 +184,7 @@ describe('ipvs-ts run with failover', () => {
     expect(holdsVip(lbs[1]!)).toBe(true);
     expect(lbs[1]!.ipvsadm('-Ln')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT} rr[\\s\\S]*${RS[1]}:${PORT}\\s+Route`));
     // The client's neighbour entry for the VIP follows the gratuitous ARP; new connections go through lb2.
-    const replies = await Promise.all([1, 2, 3, 4].map(() => request(client, VIP, 80)));
+    const replies = await Promise.all([1, 2, 3, 4].map(() => request(client, VIP, PORT)));
     expect(new Set(replies)).toEqual(new Set(RS.map((a) => `hello ${a}\n`)));
     expect(lbs[1]!.ipvsadm('-Lnc').split('\n').filter((l) => l.includes(`${VIP}:80`)).length).toBeGreaterThanOrEqual(4);
     expect(await scrape(LB[1])).toMatch(/ipvs_ts_election_state\{state="master"\} 1/);
