@@ -268,9 +268,9 @@ export class Director extends EventEmitter {
         table: this.failoverTable,
         ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
         onRole: (master) => this.gate.setActive(master),
+        onTransition: (transition: Transition) => this.emitEvent({ type: 'election', transition }),
+        onResourceError: (e) => this.emitEvent({ type: 'error', phase, error: new Error(`failover resource ${e.name}: ${e.action} failed: ${e.error!.message}`) }),
       });
-      this.election.on('transition', (transition: Transition) => this.emitEvent({ type: 'election', transition }));
-      this.election.on('resource', (e: { name: string; action: string; error: Error }) => this.emitEvent({ type: 'error', phase, error: new Error(`failover resource ${e.name}: ${e.action} failed: ${e.error.message}`) }));
       this.emitEvent({ type: 'failover', phase, action: restart ? 'restarted' : 'started', detail: restart ? 'failover settings changed: election restarted (the VIPs and the table may move to the peer)' : `election started (node ${fo.nodeId}, priority ${fo.priority})` });
     }
     return plan;

@@ -31,6 +31,10 @@ export interface DirectorFailoverOptions {
   netns?: string;
   /** Called on becoming master (true) and on leaving it (false), after the table and VIPs, before them respectively. */
   onRole(master: boolean): void;
+  /** Called for every transition once handled (from the first one, `init -> backup`). */
+  onTransition?(t: Transition): void;
+  /** Called for a resource action that failed. */
+  onResourceError?(e: ResourceEvent): void;
 }
 
 /** The settings whose change restarts the election (the failover section and the VIPs). */
@@ -80,9 +84,14 @@ export class DirectorFailover extends EventEmitter {
     ];
     const failover = new Failover(election, { resources });
     const d = new DirectorFailover(heartbeat, election, failover);
-    failover.on('resource', (e: ResourceEvent) => e.error && d.emit('resource', e));
+    failover.on('resource', (e: ResourceEvent) => {
+      if (!e.error) return;
+      o.onResourceError?.(e);
+      d.emit('resource', e);
+    });
     failover.on('handled', (t: Transition) => {
       d.transitions++;
+      o.onTransition?.(t);
       d.emit('transition', t);
     });
     await election.start();
