@@ -2,7 +2,8 @@
  * `ipvs-ts run CONFIG`: the director daemon. Reads the configuration (ours,
  * or ldirectord.cf / lvs.cf / keepalived.conf through the importers), runs a
  * {@link Director}, logs one line per change on standard output, reloads on
- * SIGHUP, stops on SIGTERM/SIGINT, serves metrics on `--metrics-listen`.
+ * SIGHUP, stops on SIGTERM/SIGINT, serves metrics on `--metrics-listen`;
+ * with a `failover` section, logs one line per election transition.
  * `--check` validates (and with `--netns` shows the plan) without changing
  * anything. Imported only when the command runs.
  * @module
@@ -69,6 +70,12 @@ export function formatDirectorEvent(e: DirectorEvent): string | undefined {
     }
     case 'error':
       return `${e.phase} failed: ${e.error.message.replace(/\s*\n\s*/g, '; ')}`;
+    case 'election': {
+      const t = e.transition;
+      return `election: ${t.from} -> ${t.to} (${t.reason}; priority ${t.priority})`;
+    }
+    case 'failover':
+      return `${e.phase}: failover: ${e.detail}`;
     case 'stopped':
       return `stopped (on exit: ${e.onExit}): ${e.summary}`;
   }

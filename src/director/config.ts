@@ -16,6 +16,7 @@ import { normalizeState, type DesiredState, type NormalState } from '../ipvs/sta
 import type { DestinationSpec, ServiceKey, ServiceSpec } from '../ipvs/types.js';
 import { normalizeServiceKey } from '../ipvs/validate.js';
 import { validateHost, type DirectorHostConfig } from './host.js';
+import { failoverProblems, type DirectorFailoverConfig } from './failover-config.js';
 
 /**
  * What the daemon leaves in the kernel when it stops: the table as it is
@@ -84,6 +85,12 @@ export interface DirectorConfig {
    * (`nat`, `dr`, `tun`). Left out: the daemon touches no address or sysctl.
    */
   host?: DirectorHostConfig;
+  /**
+   * Run an election with the peer director(s): only the master holds the
+   * VIPs of `host.vips` and the IPVS table; a backup keeps its health checks
+   * running in memory. See docs/daemon.md.
+   */
+  failover?: DirectorFailoverConfig;
 }
 
 /** A configuration checked whole, with what the daemon derives from it. */
@@ -100,7 +107,7 @@ export interface ValidatedConfig {
   checkers: Map<string, HealthCheckerOptions>;
 }
 
-const TOP_LEVEL = new Set(['table', 'health', 'host', 'onExit', 'metrics', '$schema', 'comment']);
+const TOP_LEVEL = new Set(['table', 'health', 'host', 'onExit', 'metrics', 'failover', '$schema', 'comment']);
 const HEALTH_FIELDS = new Set(['service', 'check', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'retryDelayMs', 'startJitterMs', 'onDown', 'slowStart', 'sorryServer', 'maintenanceDir', 'quorum', 'destinationChecks']);
 
 /** The service id of a key, as the planner names services (`TCP 192.0.2.10:80`, `FWM 7`). */
@@ -174,6 +181,7 @@ export function validateDirectorConfig(value: unknown): ValidatedConfig {
       absorb(e, e instanceof InvalidArgumentError && e.field === 'host' ? '' : 'host.');
     }
   }
+  if (config.failover !== undefined) for (const p of failoverProblems(config.failover)) problem(p.slice(0, p.indexOf(': ')), p.slice(p.indexOf(': ') + 2));
   const checkers = new Map<string, HealthCheckerOptions>();
   if (config.health !== undefined && !Array.isArray(config.health)) problem('health', 'must be an array');
   (Array.isArray(config.health) ? config.health : []).forEach((h, i) => {

@@ -14,6 +14,9 @@ import type { Operation, Plan } from '../ipvs/state.js';
 import type { OnExit, ValidatedConfig } from './config.js';
 import { DirectorHostSetup, type HostChange } from './host.js';
 import { exitPlan, reloadPlan } from './reload-plan.js';
+import type { Transition } from '../heartbeat/election.js';
+import { DirectorFailover, failoverIdentity } from './failover.js';
+import { StandbyIpvs } from './standby-ipvs.js';
 
 /** What the director needs of the Ipvs client (a real {@link Ipvs} fits). */
 export type DirectorIpvs = HealthIpvs & Pick<Ipvs, 'snapshot'>;
@@ -41,8 +44,14 @@ export type DirectorEvent =
   | { type: 'health'; service: string; event: Exclude<HealthEvent, { type: 'check' }> }
   /** A reload that could not be carried out whole (the checkers run on; the next reload tries again). */
   | { type: 'error'; phase: DirectorPhase; error: Error }
+  /** One election transition, handled (table, VIPs and checkers moved). */
+  | { type: 'election'; transition: Transition }
+  /** The election started, kept on a reload, restarted because its settings changed, or left. */
+  | { type: 'failover'; phase: DirectorPhase; action: 'started' | 'kept' | 'restarted' | 'stopped'; detail: string }
   /** Stopped: what was left in the kernel. */
   | { type: 'stopped'; onExit: OnExit; summary: string };
+
+const OPS: Operation['op'][] = ['add-service', 'update-service', 'delete-service', 'add-destination', 'update-destination', 'delete-destination', 'set-timeouts', 'start-daemon', 'stop-daemon'];
 
 const FORWARDED = ['state', 'weights', 'sorry', 'quorum', 'drained', 'error'] as const;
 
@@ -77,6 +86,11 @@ export class Director extends EventEmitter {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly host: DirectorHostSetup;
+  /** What the checkers write to: the kernel, or memory while a failover node is backup. */
+  private readonly gate: StandbyIpvs;
+  private election: DirectorFailover | undefined;
+  /** The table the failover's ipvsTable resource applies on takeover (updated on reload). */
+  private readonly failoverTable: { services: ValidatedConfig['config']['table']['services'] } = { services: [] };
   /** Counters for metrics. */
   readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, operations: 0 };
 
@@ -84,6 +98,12 @@ export class Director extends EventEmitter {
   constructor(private readonly ipvs: DirectorIpvs, private readonly options: DirectorEngineOptions = {}) {
     super();
     this.host = new DirectorHostSetup(options.netns);
+    this.gate = new StandbyIpvs(ipvs, true);
+  }
+
+  /** The running election (a configuration with `failover`), for metrics. */
+  get failover(): DirectorFailover | undefined {
+    return this.election;
   }
 
   /** The configuration in force (undefined before {@link start}). */
@@ -142,6 +162,12 @@ export class Director extends EventEmitter {
       if (this.stopped) return;
       this.stopped = true;
       const onExit = options.onExit ?? 'leave';
+      if (this.election) {
+        const was = this.election.state;
+        await this.election.stop();
+        this.election = undefined;
+        this.emitEvent({ type: 'failover', phase: 'stop', action: 'stopped', detail: `left the election as ${was}` });
+      }
       await Promise.all([...this.checkers.values()].map((c) => c.stop()));
       this.checkers.clear();
       let summary = 'table left as it is';
@@ -197,24 +223,56 @@ export class Director extends EventEmitter {
       c.reconfigure(this.checkerOptions(options));
       kept.push(id);
     }
-    // VIPs and sysctls first: new VIPs exist before their services.
-    for (const change of await this.host.configure(next.config.host)) this.emitEvent({ type: 'host', phase, change });
-    const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
-    // What is owned from now on: the new services, and the old ones until their deletion went through.
-    this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
-    await this.send(plan.operations, phase);
-    this.owned = new Set(next.normal.services.keys());
+    const fo = next.config.failover;
+    const restart = this.election !== undefined && failoverIdentity(fo, next.config.host) !== failoverIdentity(this.current?.config.failover, this.current?.config.host);
+    if (this.election && (restart || !fo)) {
+      // Its settings changed: leave (a master gives up the table and VIPs; the peer may take them).
+      const was = this.election.state;
+      await this.election.stop('failover settings changed');
+      this.election = undefined;
+      if (!fo) this.emitEvent({ type: 'failover', phase, action: 'stopped', detail: `failover removed from the configuration; left the election as ${was}` });
+    }
+    if (fo && phase === 'start') this.gate.setActive(false);
+    if (!fo && !this.gate.isActive) this.gate.setActive(true);
+    // Sysctls (and, without failover, the VIPs) first: new VIPs exist before their services.
+    for (const change of await this.host.configure(next.config.host, { vips: !fo })) this.emitEvent({ type: 'host', phase, change });
+    let plan: Plan;
+    if (fo && !this.gate.isActive) {
+      // Backup (or not elected yet): the master holds the table and the VIPs.
+      plan = { operations: [], counts: Object.fromEntries(OPS.map((o) => [o, 0])) as Plan['counts'], summary: 'table held by the master (this node is not master)' };
+      this.owned = new Set(next.normal.services.keys());
+    } else {
+      plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
+      // What is owned from now on: the new services, and the old ones until their deletion went through.
+      this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
+      await this.send(plan.operations, phase);
+      this.owned = new Set(next.normal.services.keys());
+    }
+    this.failoverTable.services = next.config.table.services;
     this.current = next;
     for (const change of await this.host.prune()) this.emitEvent({ type: 'host', phase, change });
     for (const [id, options] of next.checkers) {
       if (this.checkers.has(id)) continue;
-      const c = new HealthChecker(this.ipvs, this.checkerOptions(options));
+      const c = new HealthChecker(this.gate, this.checkerOptions(options));
       for (const type of FORWARDED) c.on(type, (event: Exclude<HealthEvent, { type: 'check' }>) => this.emitEvent({ type: 'health', service: id, event }));
       await c.start();
       this.checkers.set(id, c);
       started.push(id);
     }
     this.emitEvent({ type: 'configured', phase, summary: plan.summary, checkers: { kept, started, stopped } });
+    if (fo && this.election) this.emitEvent({ type: 'failover', phase, action: 'kept', detail: `failover settings unchanged: election kept as ${this.election.state}` });
+    else if (fo) {
+      this.election = await DirectorFailover.start({
+        failover: fo,
+        ...(next.config.host ? { host: next.config.host } : {}),
+        table: this.failoverTable,
+        ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
+        onRole: (master) => this.gate.setActive(master),
+        onTransition: (transition: Transition) => this.emitEvent({ type: 'election', transition }),
+        onResourceError: (e) => this.emitEvent({ type: 'error', phase, error: new Error(`failover resource ${e.name}: ${e.action} failed: ${e.error!.message}`) }),
+      });
+      this.emitEvent({ type: 'failover', phase, action: restart ? 'restarted' : 'started', detail: restart ? 'failover settings changed: election restarted (the VIPs and the table may move to the peer)' : `election started (node ${fo.nodeId}, priority ${fo.priority})` });
+    }
     return plan;
   }
 }

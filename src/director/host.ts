@@ -7,7 +7,7 @@
  * @module
  */
 import { Addresses } from '../system/addresses.js';
-import { director, type DirectorOptions, type HostProfile, type HostStep } from '../system/profiles.js';
+import { director, HostProfile, type DirectorOptions, type HostStep } from '../system/profiles.js';
 import { parsePrefix } from '../system/rtnetlink.js';
 
 /** Host setup of the daemon's configuration (the `director()` profile's options, without the namespace). */
@@ -58,17 +58,22 @@ export class DirectorHostSetup {
 
   /**
    * Add what `next` wants that is missing (VIPs, sysctls) and announce its
-   * VIPs. The VIPs the previous configuration had and `next` has not stay
+   * VIPs (with `vips: false`, only the sysctls: the VIPs follow an election). The VIPs the previous configuration had and `next` has not stay
    * until {@link prune} (after their services are gone). Resolves with the
    * changes made.
    */
-  async configure(next: DirectorHostConfig | undefined): Promise<HostChange[]> {
+  async configure(next: DirectorHostConfig | undefined, options: { vips?: boolean } = {}): Promise<HostChange[]> {
     const changes: HostChange[] = [];
     if (next) {
       // Every VIP is announced again (unless `announce: false`): for one held already that is a
       // gratuitous ARP / unsolicited NA for the same address and link layer address, which moves nothing.
-      const { netns: _ignored, ...options } = next as DirectorOptions; // the namespace is the daemon's, not the file's
-      const profile = director({ ...options, ...(this.netns !== undefined ? { netns: this.netns } : {}) });
+      const { netns: _ignored, ...rest } = next as DirectorOptions; // the namespace is the daemon's, not the file's
+      let profile = director({ ...rest, ...(this.netns !== undefined ? { netns: this.netns } : {}) });
+      if (options.vips === false) {
+        // The VIPs follow an election (the failover's vip resources): only the sysctls here.
+        const sysctls = (await profile.plan()).steps.flatMap((s): [string, string][] => (s.kind === 'sysctl' ? [[s.name, s.value]] : []));
+        profile = new HostProfile({ sysctls, links: [], addresses: [], announce: [] }, this.netns);
+      }
       const plan = await profile.apply();
       this.profiles.push(profile);
       changes.push(...plan.steps.map(describeStep));

@@ -7,5 +7,9 @@ export { ON_EXIT, parseListen, serviceId, validateDirectorConfig, type DirectorC
 export { CONFIG_FORMATS, ConfigSyntaxError, configFromImport, detectConfigFormat, parseDirectorConfig, type ConfigFormat, type LoadedConfig, type ParseConfigOptions } from './load-config.js';
 export { exitPlan, ownedPart, reloadPlan, wantedTable } from './reload-plan.js';
 export { Director, type DirectorCounters, type DirectorEvent, type DirectorIpvs, type DirectorEngineOptions, type DirectorPhase } from './director.js';
-export { directorMetricFamilies, directorRegistry, serveMetrics } from './metrics.js';
+export { directorMetricFamilies, directorRegistry, failoverFamilies, serveMetrics } from './metrics.js';
 export { DirectorHostSetup, validateHost, type DirectorHostConfig, type HostChange } from './host.js';
+export { failoverProblems, type DirectorFailoverConfig, type DirectorPingTracker } from './failover-config.js';
+export { DirectorFailover, failoverIdentity, type DirectorFailoverOptions } from './failover.js';
+export { StandbyIpvs } from './standby-ipvs.js';
+export { draftFailover, failoverDraftWarning, type FailoverDraft } from './import-failover.js';

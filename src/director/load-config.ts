@@ -11,6 +11,7 @@ import { importLdirectord } from '../importers/ldirectord.js';
 import { importPiranha } from '../importers/piranha.js';
 import type { ImportOptions, ImportResult, ImportWarning } from '../importers/types.js';
 import { validateDirectorConfig, type DirectorConfig, type ValidatedConfig } from './config.js';
+import { failoverDraftWarning } from './import-failover.js';
 
 /** Formats `ipvs-ts run` reads. */
 export type ConfigFormat = 'json' | 'ldirectord' | 'lvs' | 'keepalived';
@@ -62,11 +63,11 @@ function lineColumn(text: string, position: number): string {
   return `${line}:${position - before.lastIndexOf('\n')}`;
 }
 
-/** What an importer read, as a daemon configuration (failover settings are reported, not run). */
+/** What an importer read, as a daemon configuration (failover settings are reported with a draft section, not run). */
 export function configFromImport(result: ImportResult, file = result.format as string): { config: DirectorConfig; warnings: ImportWarning[] } {
   const warnings = [...result.warnings];
   if (result.failover !== undefined) {
-    warnings.push({ file, line: 0, key: 'failover', message: 'failover settings are read but not run by ipvs-ts run in this version (run the director pair with the heartbeat module)' });
+    warnings.push({ file, line: 0, key: 'failover', message: failoverDraftWarning(String(result.format), result.failover) });
   }
   return { config: { table: result.desired, health: result.health }, warnings };
 }

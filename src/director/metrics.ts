@@ -55,6 +55,7 @@ export function directorMetricFamilies(director: Director): MetricFamily[] {
   }
   const c = director.counters;
   return [
+    ...failoverFamilies(director),
     { name: 'ipvs_ts_destination_up', help: 'Whether the destination is up by its health checks (1) or not (0).', type: 'gauge', samples: up },
     { name: 'ipvs_ts_destination_state', help: 'The destination state (up, down, unknown, maintenance, draining): 1 for the current one.', type: 'gauge', samples: state },
     { name: 'ipvs_ts_destination_check_latency_seconds', help: 'Duration of the last health check of the destination.', type: 'gauge', samples: latency },
@@ -63,6 +64,35 @@ export function directorMetricFamilies(director: Director): MetricFamily[] {
     { name: 'ipvs_ts_reloads_total', help: 'Configuration reloads carried out.', type: 'counter', samples: [{ value: c.reloads }] },
     { name: 'ipvs_ts_reload_failures_total', help: 'Configuration reloads refused (invalid) or failed.', type: 'counter', samples: [{ value: c.reloadFailures }] },
     { name: 'ipvs_ts_operations_total', help: 'Operations the daemon sent to the kernel on start, reload and stop.', type: 'counter', samples: [{ value: c.operations }] },
+  ];
+}
+
+const ELECTION_STATES = ['init', 'backup', 'master', 'fault', 'stopped'] as const;
+
+/**
+ * The election and heartbeat families (none without `failover`):
+ * - `ipvs_ts_election_state` (gauge): 1 for the current state (label `state`), 0 for the others;
+ * - `ipvs_ts_election_priority` (gauge), `ipvs_ts_election_transitions_total` (counter);
+ * - `ipvs_ts_heartbeat_peer_up` (gauge, label `node`): 1 while the peer is heard;
+ * - `ipvs_ts_heartbeat_packets_sent_total`, `..._received_total`, `..._accepted_total`,
+ *   `ipvs_ts_heartbeat_send_errors_total` (counters);
+ * - `ipvs_ts_heartbeat_packets_dropped_total` (counter, label `reason`: the heartbeat module's drop reasons).
+ */
+export function failoverFamilies(director: Director): MetricFamily[] {
+  const f = director.failover;
+  if (!f) return [];
+  const st = f.stats();
+  const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ value }] });
+  return [
+    { name: 'ipvs_ts_election_state', help: 'The election state of this director (init, backup, master, fault, stopped): 1 for the current one.', type: 'gauge', samples: ELECTION_STATES.map((s) => ({ labels: { state: s }, value: f.state === s ? 1 : 0 })) },
+    { name: 'ipvs_ts_election_priority', help: 'The effective election priority (base plus trackers).', type: 'gauge', samples: [{ value: f.priority }] },
+    counter('ipvs_ts_election_transitions_total', 'Election transitions handled.', f.transitions),
+    { name: 'ipvs_ts_heartbeat_peer_up', help: 'Whether the peer is heard (1) or late, dead or not heard yet (0).', type: 'gauge', samples: [...f.peers()].map(([node, state]) => ({ labels: { node: String(node) }, value: state === 'up' ? 1 : 0 })) },
+    counter('ipvs_ts_heartbeat_packets_sent_total', 'Heartbeat packets sent.', st.sent),
+    counter('ipvs_ts_heartbeat_send_errors_total', 'Heartbeat packets that could not be sent.', st.sendErrors),
+    counter('ipvs_ts_heartbeat_packets_received_total', 'Heartbeat datagrams received.', st.received),
+    counter('ipvs_ts_heartbeat_packets_accepted_total', 'Heartbeat packets accepted (authenticated, in sequence, from a peer).', st.accepted),
+    { name: 'ipvs_ts_heartbeat_packets_dropped_total', help: 'Heartbeat datagrams rejected, by reason.', type: 'counter', samples: Object.entries(st.dropped).map(([reason, value]) => ({ labels: { reason }, value })) },
   ];
 }
 

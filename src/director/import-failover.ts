@@ -1,0 +1,109 @@
+/**
+ * The failover settings of imported files (keepalived's `vrrp_instance`,
+ * lvs.cf's primary/backup/heartbeat settings) as a draft of the daemon's
+ * `failover` section: what maps cleanly is carried over, what a daemon still
+ * needs (node ids, an HMAC key, the state file) and what does not map are
+ * listed. The daemon does not run a draft: it is shown in a warning, to be
+ * completed in an ipvs-ts JSON configuration.
+ * @module
+ */
+import type { DirectorFailoverConfig } from './failover-config.js';
+
+/** A failover section drafted from an import. */
+export interface FailoverDraft {
+  /** The fields that map cleanly. */
+  failover: Partial<DirectorFailoverConfig>;
+  /** VIPs and their interface, for `host` (keepalived's `virtual_ipaddress`). */
+  host?: { vips: string[]; interface: string };
+  /** Fields a daemon needs that the file does not give. */
+  missing: string[];
+  /** Settings read that have no place in the section, with why. */
+  notMapped: string[];
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function fromVrrp(instances: Record<string, unknown>[]): FailoverDraft {
+  const notMapped: string[] = [];
+  const v = instances[0]!;
+  if (instances.length > 1) notMapped.push(`${instances.length - 1} more vrrp_instance(s) (the daemon runs one election)`);
+  const f: Partial<DirectorFailoverConfig> = {};
+  const priority = num(v.priority);
+  if (priority !== undefined) f.priority = Math.min(254, priority);
+  if (priority === 255) notMapped.push('priority 255 (address owner) taken as 254');
+  if (v.preempt === false) f.preempt = false;
+  if (num(v.preemptDelayMs) !== undefined) f.preemptDelayMs = num(v.preemptDelayMs)!;
+  const advert = num(v.advertIntMs);
+  if (advert !== undefined) {
+    f.intervalMs = advert;
+    f.deadMs = 3 * advert; // VRRP's master down interval is three advertisement intervals (plus a skew)
+  }
+  if (num(v.virtualRouterId) !== undefined) f.cluster = num(v.virtualRouterId)!;
+  if (str(v.unicastSource)) f.bindAddress = str(v.unicastSource)!;
+  const peers = Array.isArray(v.unicastPeers) ? (v.unicastPeers as string[]) : [];
+  if (peers.length) f.peers = peers.map((address) => ({ nodeId: 0, address }));
+  const missing = ['nodeId', 'keysFile or keys', 'stateFile'];
+  if (peers.length) missing.push('peers[].nodeId');
+  else missing.push('peers (no unicast_peer: VRRP multicast is not the heartbeat protocol)');
+  if (priority === undefined) missing.push('priority');
+  if (v.state !== undefined) notMapped.push(`state ${String(v.state).toUpperCase()} (every node starts as backup; priorities decide)`);
+  if (v.authentication !== undefined) notMapped.push('authentication (auth_pass is not an HMAC key of 16 bytes or more)');
+  const addrs = Array.isArray(v.virtualAddresses) ? (v.virtualAddresses as { address: string; interface?: string }[]) : [];
+  const iface = str(v.interface);
+  const draft: FailoverDraft = { failover: f, missing, notMapped };
+  if (addrs.length && iface) {
+    const other = addrs.filter((a) => a.interface !== undefined && a.interface !== iface);
+    if (other.length) notMapped.push(`virtual_ipaddress on another interface (${other.map((a) => a.address).join(', ')}): the daemon's VIPs share host.interface`);
+    draft.host = { vips: addrs.filter((a) => !other.includes(a)).map((a) => a.address.replace(/\/(32|128)$/, '')), interface: iface };
+  }
+  return draft;
+}
+
+function fromLvs(lvs: Record<string, unknown>): FailoverDraft {
+  const f: Partial<DirectorFailoverConfig> = {};
+  const notMapped: string[] = [];
+  if (num(lvs.keepaliveMs) !== undefined) f.intervalMs = num(lvs.keepaliveMs)!;
+  if (num(lvs.deadtimeMs) !== undefined) f.deadMs = num(lvs.deadtimeMs)!;
+  if (num(lvs.heartbeatPort) !== undefined) f.port = num(lvs.heartbeatPort)!;
+  const primary = str(lvs.primaryPrivate) ?? str(lvs.primary);
+  const backup = str(lvs.backupPrivate) ?? str(lvs.backup);
+  // Written for the primary; on the backup swap the addresses and lower the priority.
+  if (primary) f.bindAddress = primary;
+  if (backup) f.peers = [{ nodeId: 2, address: backup }];
+  f.nodeId = 1;
+  f.priority = 200;
+  if (lvs.heartbeat === false) notMapped.push('heartbeat = 0 (no heartbeat: the section would not be wanted)');
+  if (lvs.backupActive === false) notMapped.push('backup_active = 0');
+  for (const k of ['natRouter', 'natNetmask', 'syncDaemon', 'syncInterface', 'syncId', 'monitorLinks', 'service']) if (lvs[k] !== undefined) notMapped.push(`${k} (${JSON.stringify(lvs[k])})`);
+  const missing = ['keysFile or keys', 'stateFile'];
+  if (!backup) missing.push('peers (no backup address)');
+  return { failover: f, missing, notMapped };
+}
+
+/**
+ * A draft `failover` section from an importer's failover settings
+ * (undefined when the format has none the daemon can use).
+ * @example
+ * ```ts
+ * const draft = draftFailover('keepalived', importKeepalived(text).failover);
+ * console.log(draft?.failover, draft?.missing);
+ * ```
+ */
+export function draftFailover(format: string, failover: Record<string, unknown> | undefined): FailoverDraft | undefined {
+  if (!failover) return undefined;
+  if (format === 'keepalived' && Array.isArray(failover.vrrpInstances) && failover.vrrpInstances.length) return fromVrrp(failover.vrrpInstances as Record<string, unknown>[]);
+  if (format === 'lvs') return fromLvs(failover);
+  return undefined;
+}
+
+/** The warning text for an imported file's failover settings (the draft, what is missing, what is not carried over). */
+export function failoverDraftWarning(format: string, failover: Record<string, unknown>): string {
+  const d = draftFailover(format, failover);
+  const head = 'failover settings are not run from an imported file: write a "failover" section in an ipvs-ts JSON configuration';
+  if (!d) return `${head} (see docs/daemon.md#failover)`;
+  const parts = [`${head}; drafted from this file: ${JSON.stringify({ failover: d.failover, ...(d.host ? { host: d.host } : {}) })}`, `still needed: ${d.missing.join(', ')}`];
+  if (format === 'lvs') parts.push('the draft is the primary\'s (on the backup: swap bindAddress and the peer address, nodeId 2, peer nodeId 1, a lower priority)');
+  if (d.notMapped.length) parts.push(`not carried over: ${d.notMapped.join('; ')}`);
+  return parts.join('; ');
+}

@@ -1,0 +1,242 @@
+// `ipvs-ts run` with a `failover` section: two daemons, each started inside
+// its own director namespace (the heartbeat runs in its process's namespace),
+// on one bridge with a client and two real servers (direct routing: the
+// servers hold the VIP on lo and answer the client directly). The master holds
+// the VIP and the table; SIGKILL it and the backup takes both, the client's
+// new connections reach the servers through the VIP; /metrics (scraped from the
+// client namespace) shows the election state and the heartbeat counters (a
+// forged datagram counted as rejected by reason). Then a
+// SIGHUP keeps the election, the first node comes back and preempts, its
+// SIGTERM hands the role back at once (goodbye), a SIGHUP with a new priority
+// restarts the election, and the last one stops.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DirectorConfig } from '../../src/director/config.js';
+import { connectTcp } from '../../src/health/transport.js';
+import { createNetns, run, type Netns } from './harness.js';
+
+const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
+const VIP = '10.70.0.100';
+const LB = ['10.70.0.1', '10.70.0.2'] as const;
+const RS = ['10.70.0.11', '10.70.0.12'] as const;
+const CLIENT = '10.70.0.50';
+const PORT = 80;
+const METRICS_PORT = 19_191;
+
+const SERVER = `
+const addr = process.argv[1];
+require('net').createServer((c) => { c.on('error', () => {}); c.end('hello ' + addr + '\\n'); })
+  .listen(${PORT}, '0.0.0.0', () => process.stdout.write('ready\\n'));
+`;
+
+class Lines {
+  readonly all: string[] = [];
+  private waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  constructor(stream: NodeJS.ReadableStream) {
+    createInterface({ input: stream }).on('line', (l) => {
+      this.all.push(l);
+      this.waiters = this.waiters.filter((w) => (w.re.test(l) ? (w.resolve(l), false) : true));
+    });
+  }
+  next(re: RegExp, timeoutMs = 20_000, from = this.all.length): Promise<string> {
+    const seen = this.all.slice(from).find((l) => re.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${this.all.join('\n')}`)), timeoutMs);
+      this.waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+    });
+  }
+}
+
+let sw: Netns;
+let lbs: Netns[] = [];
+let client: Netns;
+let rss: Netns[] = [];
+let dir: string;
+const procs: ChildProcess[] = [];
+
+function plug(ns: Netns, name: string, address: string): void {
+  run('ip', ['link', 'add', name, 'netns', sw.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+  sw.ip('link', 'set', name, 'master', 'br0');
+  sw.ip('link', 'set', name, 'up');
+  ns.ip('addr', 'add', `${address}/24`, 'dev', 'eth0');
+  ns.ip('link', 'set', 'eth0', 'up');
+}
+
+function config(node: 1 | 2): DirectorConfig {
+  return {
+    table: { services: [{ protocol: 'tcp', address: VIP, port: PORT, scheduler: 'rr', destinations: RS.map((a) => ({ address: a, port: PORT, forward: 'route' as const, weight: 1 })) }] },
+    health: [{ service: { protocol: 'tcp', address: VIP, port: 80 }, check: { type: 'tcp' }, intervalMs: 200, timeoutMs: 500, rise: 1, fall: 1, startJitterMs: 0 }],
+    host: { vips: [VIP], interface: 'eth0', forwarding: 'dr' },
+    metrics: { listen: `${LB[node - 1]}:${METRICS_PORT}` },
+    failover: {
+      nodeId: node,
+      priority: node === 1 ? 200 : 100,
+      peers: [{ nodeId: 3 - node, address: LB[2 - node]! }],
+      bindAddress: LB[node - 1]!,
+      port: 16_950,
+      intervalMs: 100,
+      deadMs: 600,
+      initDeadMs: 1500,
+      keys: { 1: 'a shared secret of the pair' },
+      stateFile: join(dir, `node${node}.gen`),
+    },
+  };
+}
+
+function startDaemon(node: 1 | 2): { proc: ChildProcess; out: Lines } {
+  const file = join(dir, `node${node}.json`);
+  writeFileSync(file, JSON.stringify(config(node)));
+  const proc = spawn('ip', ['netns', 'exec', lbs[node - 1]!.name, process.execPath, BIN, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(proc);
+  const out = new Lines(proc.stdout!);
+  proc.stderr!.on('data', (d) => out.all.push(`stderr: ${String(d).trim()}`));
+  return { proc, out };
+}
+
+const holdsVip = (ns: Netns) => ns.ip('-o', 'addr', 'show', 'dev', 'eth0').includes(`${VIP}/32`);
+
+function request(ns: Netns, address: string, port: number, text = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connectTcp(address, port, { netns: ns.path });
+    let body = '';
+    s.setTimeout(3000, () => s.destroy(new Error(`timeout to ${address}:${port}`)));
+    s.on('connect', () => s.end(text));
+    s.on('data', (d) => (body += d));
+    s.on('end', () => resolve(body));
+    s.on('error', reject);
+  });
+}
+
+function scrape(lb: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ path: '/metrics', createConnection: () => connectTcp(lb, METRICS_PORT, { netns: client.path }) }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ipvs-failover-'));
+  sw = createNetns('fo-sw');
+  sw.ip('link', 'add', 'br0', 'type', 'bridge');
+  sw.ip('link', 'set', 'br0', 'up');
+  lbs = [createNetns('fo-lb1'), createNetns('fo-lb2')];
+  client = createNetns('fo-client');
+  rss = [createNetns('fo-rs1'), createNetns('fo-rs2')];
+  lbs.forEach((ns, i) => plug(ns, `lb${i + 1}`, LB[i]!));
+  plug(client, 'client', CLIENT);
+  await Promise.all(
+    rss.map(async (ns, i) => {
+      plug(ns, `rs${i + 1}`, RS[i]!);
+      // Direct routing: the VIP on lo, never answered for in ARP.
+      ns.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
+      ns.exec('sysctl', ['-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
+      const p = ns.spawn(process.execPath, ['-e', SERVER, RS[i]!], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Lines(p.stdout!).next(/^ready$/);
+    }),
+  );
+}, 60_000);
+
+afterAll(() => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const ns of [...lbs, client, ...rss, sw]) ns?.destroy();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ipvs-ts run with failover', () => {
+  it('the master holds the VIP and the table; killed, the backup takes both; SIGHUP keeps or restarts the election; SIGTERM hands over', async () => {
+    const d1 = startDaemon(1);
+    const d2 = startDaemon(2);
+    await d1.out.next(/^election: backup -> master/, 30_000, 0);
+    await d2.out.next(/^election: init -> backup/, 30_000, 0);
+    await d2.out.next(/^ready: /, 30_000, 0);
+    expect(holdsVip(lbs[0]!)).toBe(true);
+    expect(holdsVip(lbs[1]!)).toBe(false);
+    expect(lbs[0]!.ipvsadm('-Ln')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT} rr[\\s\\S]*${RS[0]}:${PORT}\\s+Route`));
+    expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
+    // host.forwarding's sysctls are set on both nodes (the VIPs follow the election).
+    for (const ns of lbs) expect(ns.exec('sysctl', ['-n', 'net.ipv4.conf.all.send_redirects']).trim()).toBe('0');
+    expect(await request(client, VIP, PORT)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
+    // A datagram that is no heartbeat (64 bytes of ASCII zeros) is rejected and counted by reason.
+    client.exec('bash', ['-c', `printf '%064d' 0 > /dev/udp/${LB[0]}/16950`]);
+    await expect.poll(async () => /ipvs_ts_heartbeat_packets_dropped_total\{reason="bad-magic"\} 1\n/.test(await scrape(LB[0])), { timeout: 10_000, interval: 100 }).toBe(true);
+    const m1 = await scrape(LB[0]);
+    expect(m1).toMatch(/ipvs_ts_election_state\{state="master"\} 1/);
+    expect(m1).toMatch(/ipvs_ts_heartbeat_peer_up\{node="2"\} 1/);
+    expect(Number(/ipvs_ts_heartbeat_packets_accepted_total (\d+)/.exec(m1)?.[1])).toBeGreaterThan(0);
+    expect(m1).toMatch(/ipvs_ts_heartbeat_packets_dropped_total\{reason="bad-mac"\} 0\n/);
+    const m2 = await scrape(LB[1]);
+    expect(m2).toMatch(/ipvs_ts_election_state\{state="backup"\} 1/);
+    // The backup checks its destinations (in memory) while it does not hold the table.
+    expect(m2).toMatch(new RegExp(`ipvs_ts_destination_up\\{[^}]*remote_address="${RS[0]}"[^}]*\\} 1`));
+
+    const from = d2.out.all.length;
+    d1.proc.kill('SIGKILL');
+    await d2.out.next(/^election: backup -> master/, 20_000, from);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+    expect(lbs[1]!.ipvsadm('-Ln')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT} rr[\\s\\S]*${RS[1]}:${PORT}\\s+Route`));
+    // The client's neighbour entry for the VIP follows the gratuitous ARP; new connections go through lb2.
+    const replies = await Promise.all([1, 2, 3, 4].map(() => request(client, VIP, PORT)));
+    expect(new Set(replies)).toEqual(new Set(RS.map((a) => `hello ${a}\n`)));
+    expect(lbs[1]!.ipvsadm('-Lnc').split('\n').filter((l) => l.includes(`${VIP}:80`)).length).toBeGreaterThanOrEqual(4);
+    expect(await scrape(LB[1])).toMatch(/ipvs_ts_election_state\{state="master"\} 1/);
+
+    // SIGHUP with the failover settings unchanged: the election is kept, the VIP stays.
+    const beforeHup = d2.out.all.length;
+    d2.proc.kill('SIGHUP');
+    await d2.out.next(/^reload: failover: failover settings unchanged: election kept as master$/, 20_000, beforeHup);
+    expect(d2.out.all.slice(beforeHup).filter((l) => l.startsWith('election:'))).toEqual([]);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+
+    // The first node back: its clean start removes the VIP and table the kill left, then it preempts.
+    const d1b = startDaemon(1);
+    await d1b.out.next(/^election: init -> backup/, 30_000, 0);
+    await d1b.out.next(/^election: backup -> master/, 30_000, 0);
+    await d2.out.next(/^election: master -> backup/, 20_000, beforeHup);
+    expect(holdsVip(lbs[0]!)).toBe(true);
+    expect(holdsVip(lbs[1]!)).toBe(false);
+    expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
+
+    // SIGTERM: the master leaves cleanly (VIP and table released, goodbye sent) and the backup takes over.
+    const beforeTerm = d2.out.all.length;
+    const exited = new Promise((resolve) => d1b.proc.once('exit', resolve));
+    d1b.proc.kill('SIGTERM');
+    await d1b.out.next(/^stop: failover: left the election as master$/);
+    expect(await exited).toBe(0);
+    expect(holdsVip(lbs[0]!)).toBe(false);
+    expect(lbs[0]!.ipvsadm('-Ln')).not.toContain(VIP);
+    await d2.out.next(/^election: backup -> master/, 20_000, beforeTerm);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+    expect(await request(client, VIP, PORT)).toMatch(/^hello 10\.70\.0\.1[12]\n$/);
+
+    // SIGHUP with changed failover settings: the election restarts (said in the log), and with no peer left
+    // the node is master again after its init dead time.
+    const beforeChange = d2.out.all.length;
+    writeFileSync(join(dir, 'node2.json'), JSON.stringify({ ...config(2), failover: { ...config(2).failover!, priority: 150 } }));
+    d2.proc.kill('SIGHUP');
+    await d2.out.next(/^reload: failover: failover settings changed: election restarted/, 20_000, beforeChange);
+    const lines = d2.out.all.slice(beforeChange).filter((l) => l.startsWith('election:'));
+    expect(lines[0]).toMatch(/^election: master -> stopped \(failover settings changed/);
+    await d2.out.next(/^election: backup -> master \(.*priority 150\)$/, 20_000, beforeChange);
+    expect(holdsVip(lbs[1]!)).toBe(true);
+
+    const done = new Promise((resolve) => d2.proc.once('exit', resolve));
+    d2.proc.kill('SIGTERM');
+    await d2.out.next(/^stop: failover: left the election as master$/);
+    expect(await done).toBe(0);
+    expect(holdsVip(lbs[1]!)).toBe(false);
+    expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
+  }, 90_000);
+});
