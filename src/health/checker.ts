@@ -28,6 +28,7 @@ import type {
 } from './checker-types.js';
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
+import { nextDueAt, spreadStartOffsets } from './check-schedule.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
 import { tickNow } from './tick-clock.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
@@ -53,6 +54,8 @@ interface Member {
   state: DestinationState;
   stateSince: number;
   timer?: Deadline;
+  /** When the pending (or running) check was due: the next one is due an interval after it. */
+  dueAt: number;
   /** What runs the check (built once, the same object every interval). */
   target: CheckTarget;
 }
@@ -166,7 +169,7 @@ export class HealthChecker extends EventEmitter {
       if (!Number.isInteger(w) || w < 0) throw new InvalidArgumentError(`destinations[${i}].weight`, 'must be an integer ≥ 0');
       this.members.set(name, {
         name, spec: rest, target: { address: rest.address, port: rest.port }, configuredWeight: w, check: check ?? options.check, health: newHealthRecord(now),
-        maintenance: false, dirMaintenance: false, draining: false, removing: false, state: 'unknown', stateSince: now,
+        maintenance: false, dirMaintenance: false, draining: false, removing: false, state: 'unknown', stateSince: now, dueAt: now,
       });
     });
     if (options.sorryServer) {
@@ -263,7 +266,9 @@ export class HealthChecker extends EventEmitter {
       this.running = false;
       throw e;
     }
-    for (const m of this.members.values()) this.schedule(m, this.jitterMs > 0 ? Math.floor(this.random() * this.jitterMs) : 0);
+    const offsets = spreadStartOffsets(this.members.size, this.jitterMs, this.random);
+    let i = 0;
+    for (const m of this.members.values()) this.schedule(m, offsets[i++]!);
     this.armSyncTimer();
   }
 
@@ -326,6 +331,7 @@ export class HealthChecker extends EventEmitter {
 
   private schedule(m: Member, delayMs: number): void {
     if (!this.running || m.removing || m.draining) return;
+    m.dueAt = this.clock.now() + Math.max(0, delayMs);
     m.timer = this.schedules.add(Math.max(0, delayMs), () => void this.checkOnce(m));
   }
 
@@ -362,7 +368,7 @@ export class HealthChecker extends EventEmitter {
 
   private async checkOnce(m: Member): Promise<void> {
     if (!this.running || m.removing) return;
-    const started = this.clock.now();
+    const due = m.dueAt;
     const result = await this.guardedCheck(m);
     if (!this.running || m.removing) return;
     if (this.hearsChecks()) this.emitEvent({ type: 'check', destination: m.name, result });
@@ -371,7 +377,9 @@ export class HealthChecker extends EventEmitter {
     this.updateState(m, result);
     if (this.desired(m, this.expected.get(m.name) ?? null) !== before) this.requestSync();
     const delay = !result.ok && m.health.health === 'up' ? this.retryDelayMs : this.intervalMs;
-    this.schedule(m, delay - (this.clock.now() - started));
+    // Due an interval after this check was due (check-schedule.ts): a late start is not carried forward.
+    const now = this.clock.now();
+    this.schedule(m, nextDueAt(due, delay, now) - now);
   }
 
   private updateState(m: Member, result?: CheckResult): void {
