@@ -132,5 +132,7 @@ console.log(JSON.stringify({
   loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
   loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e4) / 100, max: Math.round(loopDelay.max / 1e4) / 100 },
   gcMs: { count: gcPauses.length, total: Math.round(gcPauses.reduce((a, b) => a + b, 0) * 10) / 10, max: Math.round(Math.max(0, ...gcPauses) * 100) / 100 },
-  latenessMs: { p50: Math.round(q(0.5) * 10) / 10, p99: Math.round(q(0.99) * 10) / 10, max: Math.round(lateness.at(-1) * 10) / 10 },
+  // mean: how much later than one interval a destination's checks come on
+  // average (a schedule that drifts later by it every interval)
+  latenessMs: { mean: Math.round((lateness.reduce((a, b) => a + b, 0) / lateness.length) * 100) / 100, p50: Math.round(q(0.5) * 10) / 10, p99: Math.round(q(0.99) * 10) / 10, max: Math.round(lateness.at(-1) * 10) / 10 },
 }));
