@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { addressFamily, canonicalAddress, formatAddressPort } from '../ipvs/address.js';
 import type { Operation } from '../ipvs/state.js';
 import { keyOf } from '../ipvs/state.js';
-import type { Destination, DestinationKey, DestinationSpec, ServiceKey } from '../ipvs/types.js';
+import type { DestinationKey, DestinationSpec, ServiceKey } from '../ipvs/types.js';
 import type {
   Clock,
   DestinationName,
@@ -28,6 +28,7 @@ import type {
 } from './checker-types.js';
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
+import { readLiveDestinations, readLiveSpecs, type LiveEntry } from './read-live.js';
 import { nextDueAt, spreadStartOffsets } from './check-schedule.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
 import { tickNow } from './tick-clock.js';
@@ -456,14 +457,9 @@ export class HealthChecker extends EventEmitter {
     return this.syncing;
   }
 
-  private async readLive(): Promise<Map<DestinationName, Destination> | undefined> {
-    try {
-      const list = await this.ipvs.listDestinations(this.key);
-      return new Map(list.map((d) => [formatAddressPort(d.address, d.family, d.port), d]));
-    } catch (e) {
-      if (isNoSuchService(e)) return undefined;
-      throw e;
-    }
+  /** The live destinations by name, without counters (read-live.ts). */
+  private readLive(): Promise<Map<DestinationName, LiveEntry> | undefined> {
+    return readLiveSpecs(this.ipvs, this.key);
   }
 
   private readMaintenanceDir(): void {
@@ -580,7 +576,7 @@ export class HealthChecker extends EventEmitter {
     let remaining = { active: 0, inactive: 0, persistent: 0 };
     let drained = false;
     for (;;) {
-      const live = await this.readLive();
+      const live = await readLiveDestinations(this.ipvs, this.key);
       const d = live?.get(m.name);
       remaining = d ? { active: d.activeConnections, inactive: d.inactiveConnections, persistent: d.persistentConnections } : { active: 0, inactive: 0, persistent: 0 };
       drained = until === 'active' ? remaining.active === 0 : remaining.active + remaining.inactive + remaining.persistent === 0;

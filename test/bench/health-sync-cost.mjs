@@ -7,7 +7,7 @@
 //   npm run build && npm run sandbox -- node test/bench/health-sync-cost.mjs
 //   HEALTH_BENCH_N=300 HEALTH_BENCH_ROUNDS=20 HEALTH_BENCH_DIST=/path/to/other/dist ...
 //
-// Uses a network namespace of its own (ip netns), deleted at the end.
+// Uses a network namespace of its own (ip netns, 10.0.0.0/8 on a dummy link), deleted at the end.
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,8 @@ const NS = `health-sync-${process.pid}`;
 
 if (process.argv[2] !== '--inside') {
   execFileSync('ip', ['netns', 'add', NS]);
+  // The kernel takes only destinations it can route to: 10.0.0.0/8 on a dummy link.
+  for (const cmd of [['link', 'add', 'd0', 'type', 'dummy'], ['addr', 'add', '10.0.0.254/8', 'dev', 'd0'], ['link', 'set', 'd0', 'up']]) execFileSync('ip', ['-n', NS, ...cmd]);
   try {
     execFileSync('ip', ['netns', 'exec', NS, process.execPath, fileURLToPath(import.meta.url), '--inside'], { stdio: 'inherit' });
   } finally {
