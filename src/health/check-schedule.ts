@@ -18,6 +18,16 @@
  */
 
 /**
+ * A wake-up of the schedule also starts the checks due within this many
+ * milliseconds after it. Anchored to due times, a thousand destinations spread
+ * over a second would otherwise wake the process about once a millisecond, one
+ * check each (measured: about 0.02 ms more CPU per check than schedules that
+ * coalesced by drifting); a check may start this much early instead, which is
+ * within the timers' own granularity.
+ */
+export const SCHEDULE_EARLY_MS = 2;
+
+/**
  * The start offsets of `count` destinations over `windowMs`: destination `i`
  * gets a random point in slot `i` of `count` equal slots (stratified jitter),
  * so the offsets are spread evenly and each is still random. `random` returns

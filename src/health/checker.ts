@@ -29,7 +29,7 @@ import type {
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { readLiveDestinations, readLiveSpecs, type LiveEntry } from './read-live.js';
-import { nextDueAt, spreadStartOffsets } from './check-schedule.js';
+import { nextDueAt, SCHEDULE_EARLY_MS, spreadStartOffsets } from './check-schedule.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
 import { tickNow } from './tick-clock.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
@@ -143,7 +143,8 @@ export class HealthChecker extends EventEmitter {
     this.clock = options.clock ?? systemClock;
     this.runner = options.runner ?? runCheck;
     this.guardDeadlines = new DeadlineQueue(this.clock);
-    this.schedules = new DeadlineQueue(this.clock);
+    // Checks due within SCHEDULE_EARLY_MS of a wake-up start with it (check-schedule.ts).
+    this.schedules = new DeadlineQueue(this.clock, false, SCHEDULE_EARLY_MS);
     this.random = options.random ?? Math.random;
     this.intervalMs = positiveInt(options.intervalMs, 'intervalMs', 2000);
     this.timeoutMs = positiveInt(options.timeoutMs, 'timeoutMs', Math.min(this.intervalMs, DEFAULT_CHECK_TIMEOUT_MS));
