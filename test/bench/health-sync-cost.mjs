@@ -1,7 +1,8 @@
 // What the HealthChecker's once-a-second re-read of the table costs with the
 // real kernel: one service with N destinations (default 1,000), then the
 // synchronous stretches of `listDestinations` (the netlink dump and its
-// decoding) and of a whole steady-state sync (re-read + diff, nothing to
+// decoding), of `listDestinationSpecs` (the same dump read in place, where the
+// build has it) and of a whole steady-state sync (re-read + diff, nothing to
 // change), timed R times each. Run in the sandbox (IPVS needed):
 //
 //   npm run build && npm run sandbox -- node test/bench/health-sync-cost.mjs
@@ -46,12 +47,18 @@ await new Promise((r) => setTimeout(r, 200));
 await checker.syncOnce(); // every destination up, weights written
 
 const list = [];
+const specs = [];
 const sync = [];
 for (let i = 0; i < ROUNDS; i++) {
   let t = performance.now();
   const got = await ipvs.listDestinations(service);
   list.push(performance.now() - t);
   if (got.length !== N) throw new Error(`expected ${N} destinations, got ${got.length}`);
+  if (ipvs.listDestinationSpecs) {
+    t = performance.now();
+    await ipvs.listDestinationSpecs(service);
+    specs.push(performance.now() - t);
+  }
   t = performance.now();
   await checker.syncOnce();
   sync.push(performance.now() - t);
@@ -65,5 +72,6 @@ console.log(JSON.stringify({
   rounds: ROUNDS,
   loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
   listDestinationsMs: { median: r(median(list)), max: r(Math.max(...list)) },
+  ...(specs.length > 0 ? { listDestinationSpecsMs: { median: r(median(specs)), max: r(Math.max(...specs)) } } : {}),
   steadySyncMs: { median: r(median(sync)), max: r(Math.max(...sync)) },
 }));
