@@ -9,8 +9,12 @@ import type { DestinationSpec, ServiceSpec } from '../ipvs/types.js';
 import type { RunCheckOptions } from './run-check.js';
 import type { CheckResult, CheckSpec, CheckTarget } from './spec.js';
 
-/** What the checker needs of the Ipvs client (a real {@link Ipvs} fits). */
-export type HealthIpvs = Pick<Ipvs, 'getService' | 'addService' | 'listDestinations' | 'addDestination' | 'updateDestination' | 'deleteDestination' | 'runOperations'>;
+/**
+ * What the checker needs of the Ipvs client (a real {@link Ipvs} fits).
+ * `listDestinationSpecs` is optional: without it the sync reads `listDestinations`.
+ */
+export type HealthIpvs = Pick<Ipvs, 'getService' | 'addService' | 'listDestinations' | 'addDestination' | 'updateDestination' | 'deleteDestination' | 'runOperations'> &
+  Partial<Pick<Ipvs, 'listDestinationSpecs'>>;
 
 /** Timers and time, replaceable in tests. */
 export interface Clock {

@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { addressFamily, canonicalAddress, formatAddressPort } from '../ipvs/address.js';
 import type { Operation } from '../ipvs/state.js';
 import { keyOf } from '../ipvs/state.js';
-import type { Destination, DestinationKey, DestinationSpec, ServiceKey } from '../ipvs/types.js';
+import type { DestinationKey, DestinationSpec, ServiceKey } from '../ipvs/types.js';
 import type {
   Clock,
   DestinationName,
@@ -29,6 +29,8 @@ import type {
 import { newHealthRecord, quorumMet, ramping, recordResult, upWeight, type HealthRecord } from './health-state.js';
 import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { reconfigureChecker, type ReconfigureOutcome } from './reconfigure.js';
+import { readLiveDestinations, readLiveSpecs, type LiveEntry } from './read-live.js';
+import { nextDueAt, SCHEDULE_EARLY_MS, spreadStartOffsets } from './check-schedule.js';
 import { runCheck, type RunCheckOptions } from './run-check.js';
 import { tickNow } from './tick-clock.js';
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCheckSpec, type CheckResult, type CheckSpec, type CheckTarget } from './spec.js';
@@ -54,6 +56,8 @@ interface Member {
   state: DestinationState;
   stateSince: number;
   timer?: Deadline;
+  /** When the pending (or running) check was due: the next one is due an interval after it. */
+  dueAt: number;
   /** What runs the check (built once, the same object every interval). */
   target: CheckTarget;
 }
@@ -140,7 +144,8 @@ export class HealthChecker extends EventEmitter {
     this.clock = options.clock ?? systemClock;
     this.runner = options.runner ?? runCheck;
     this.guardDeadlines = new DeadlineQueue(this.clock);
-    this.schedules = new DeadlineQueue(this.clock);
+    // Checks due within SCHEDULE_EARLY_MS of a wake-up start with it (check-schedule.ts).
+    this.schedules = new DeadlineQueue(this.clock, false, SCHEDULE_EARLY_MS);
     this.random = options.random ?? Math.random;
     this.intervalMs = positiveInt(options.intervalMs, 'intervalMs', 2000);
     this.timeoutMs = positiveInt(options.timeoutMs, 'timeoutMs', Math.min(this.intervalMs, DEFAULT_CHECK_TIMEOUT_MS));
@@ -167,7 +172,7 @@ export class HealthChecker extends EventEmitter {
       if (!Number.isInteger(w) || w < 0) throw new InvalidArgumentError(`destinations[${i}].weight`, 'must be an integer ≥ 0');
       this.members.set(name, {
         name, spec: rest, target: { address: rest.address, port: rest.port }, configuredWeight: w, check: check ?? options.check, health: newHealthRecord(now),
-        maintenance: false, dirMaintenance: false, draining: false, removing: false, state: 'unknown', stateSince: now,
+        maintenance: false, dirMaintenance: false, draining: false, removing: false, state: 'unknown', stateSince: now, dueAt: now,
       });
     });
     if (options.sorryServer) {
@@ -264,7 +269,9 @@ export class HealthChecker extends EventEmitter {
       this.running = false;
       throw e;
     }
-    for (const m of this.members.values()) this.schedule(m, this.jitterMs > 0 ? Math.floor(this.random() * this.jitterMs) : 0);
+    const offsets = spreadStartOffsets(this.members.size, this.jitterMs, this.random);
+    let i = 0;
+    for (const m of this.members.values()) this.schedule(m, offsets[i++]!);
     this.armSyncTimer();
   }
 
@@ -338,6 +345,7 @@ export class HealthChecker extends EventEmitter {
 
   private schedule(m: Member, delayMs: number): void {
     if (!this.running || m.removing || m.draining) return;
+    m.dueAt = this.clock.now() + Math.max(0, delayMs);
     m.timer = this.schedules.add(Math.max(0, delayMs), () => void this.checkOnce(m));
   }
 
@@ -374,7 +382,7 @@ export class HealthChecker extends EventEmitter {
 
   private async checkOnce(m: Member): Promise<void> {
     if (!this.running || m.removing) return;
-    const started = this.clock.now();
+    const due = m.dueAt;
     const result = await this.guardedCheck(m);
     if (!this.running || m.removing) return;
     if (this.hearsChecks()) this.emitEvent({ type: 'check', destination: m.name, result });
@@ -383,7 +391,9 @@ export class HealthChecker extends EventEmitter {
     this.updateState(m, result);
     if (this.desired(m, this.expected.get(m.name) ?? null) !== before) this.requestSync();
     const delay = !result.ok && m.health.health === 'up' ? this.retryDelayMs : this.intervalMs;
-    this.schedule(m, delay - (this.clock.now() - started));
+    // Due an interval after this check was due (check-schedule.ts): a late start is not carried forward.
+    const now = this.clock.now();
+    this.schedule(m, nextDueAt(due, delay, now) - now);
   }
 
   private updateState(m: Member, result?: CheckResult): void {
@@ -460,14 +470,9 @@ export class HealthChecker extends EventEmitter {
     return this.syncing;
   }
 
-  private async readLive(): Promise<Map<DestinationName, Destination> | undefined> {
-    try {
-      const list = await this.ipvs.listDestinations(this.key);
-      return new Map(list.map((d) => [formatAddressPort(d.address, d.family, d.port), d]));
-    } catch (e) {
-      if (isNoSuchService(e)) return undefined;
-      throw e;
-    }
+  /** The live destinations by name, without counters (read-live.ts). */
+  private readLive(): Promise<Map<DestinationName, LiveEntry> | undefined> {
+    return readLiveSpecs(this.ipvs, this.key);
   }
 
   private readMaintenanceDir(): void {
@@ -584,7 +589,7 @@ export class HealthChecker extends EventEmitter {
     let remaining = { active: 0, inactive: 0, persistent: 0 };
     let drained = false;
     for (;;) {
-      const live = await this.readLive();
+      const live = await readLiveDestinations(this.ipvs, this.key);
       const d = live?.get(m.name);
       remaining = d ? { active: d.activeConnections, inactive: d.inactiveConnections, persistent: d.persistentConnections } : { active: 0, inactive: 0, persistent: 0 };
       drained = until === 'active' ? remaining.active === 0 : remaining.active + remaining.inactive + remaining.persistent === 0;

@@ -51,10 +51,15 @@ export class DeadlineQueue {
    * @param clock time and timers (the process's by default)
    * @param unref the timer does not keep the process alive (for callers whose
    * own work — a socket — does)
+   * @param earlyMs a wake-up also fires the entries due within this many
+   * milliseconds after it (0: none early). Schedules of periodic work use it
+   * to start what is due in the next few milliseconds in one turn of the loop
+   * instead of a wake-up each; deadlines that must not fire early keep 0.
    */
   constructor(
     private readonly clock: DeadlineClock,
     private readonly unref = false,
+    private readonly earlyMs = 0,
   ) {}
 
   /** Call `fire` in `ms` milliseconds unless cancelled first. */
@@ -92,7 +97,7 @@ export class DeadlineQueue {
   private sweep(): void {
     this.timer = undefined;
     this.armedAt = Infinity;
-    const now = this.clock.now();
+    const now = this.clock.now() + this.earlyMs;
     this.sweeping = true;
     // this.entries is read afresh each turn: a callback may add or cancel entries.
     while (this.head < this.entries.length) {

@@ -326,6 +326,40 @@ export class Ipvs {
   }
 
   /**
+   * The real servers of a service as specs (address, port, weight,
+   * forwarding, thresholds, tunnel), without statistics or connection counts:
+   * each reply is read in place, as {@link snapshot} reads it, with no
+   * attribute objects. For callers that re-read a service often (the health
+   * checker's sync); {@link listDestinations} gives the counters too. Rejects
+   * with ESRCH when the service does not exist.
+   * @example
+   * ```ts
+   * const weights = (await ipvs.listDestinationSpecs({ protocol: 'tcp', address: '192.0.2.10', port: 80 })).map((d) => d.weight);
+   * ```
+   */
+  async listDestinationSpecs(key: ServiceKey, options?: CallOptions): Promise<Array<DestinationSpec & { port: number; weight: number }>> {
+    const k = normalizeServiceKey(key);
+    const name = describeService(k);
+    const out: Array<DestinationSpec & { port: number; weight: number }> = [];
+    await this.dumpSeries(
+      C.IPVS_CMD_GET_DEST,
+      1,
+      options,
+      () => ({ operation: 'listDestinationSpecs', kind: 'service', service: name }),
+      (_i, w) => writeServiceKeyNest(w, k),
+      (_i, datagram, start, end) => {
+        const d = liveDestinationAt(datagram, start, end, k.family, false);
+        if (d) out.push(d.spec as DestinationSpec & { port: number; weight: number });
+      },
+    );
+    // As in listDestinations: an empty dump is also what an unknown service gets.
+    if (out.length === 0) {
+      await this.command(C.IPVS_CMD_GET_SERVICE, { service: serviceKeyAttributes(k) }, { operation: 'listDestinationSpecs', kind: 'service', object: `service ${name}`, service: name }, options);
+    }
+    return out;
+  }
+
+  /**
    * Connection timeouts in seconds.
    * @example
    * ```ts

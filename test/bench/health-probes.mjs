@@ -16,6 +16,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -94,12 +96,24 @@ const checker = new HealthChecker(ipvs, {
 await checker.start();
 await new Promise((r) => setTimeout(r, 2 * INTERVAL)); // every destination checked at least once
 measuring = true;
+// What delays a check's start inside this process: the event loop's delay
+// (long synchronous stretches: a sync's read and diff, a batch of results)
+// and garbage-collection pauses, over the measuring window.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const gcPauses = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push(e.duration);
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, SECONDS * 1000));
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - t0;
 measuring = false;
+loopDelay.disable();
+gcObserver.disconnect();
 await checker.stop();
 server.kill();
 
@@ -115,5 +129,10 @@ console.log(JSON.stringify({
   cpuMs: Math.round(cpuMs),
   cpuShareOfOneCore: Math.round((cpuMs / wall) * 1000) / 1000,
   cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000,
-  latenessMs: { p50: Math.round(q(0.5) * 10) / 10, p99: Math.round(q(0.99) * 10) / 10, max: Math.round(lateness.at(-1) * 10) / 10 },
+  loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+  loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e4) / 100, max: Math.round(loopDelay.max / 1e4) / 100 },
+  gcMs: { count: gcPauses.length, total: Math.round(gcPauses.reduce((a, b) => a + b, 0) * 10) / 10, max: Math.round(Math.max(0, ...gcPauses) * 100) / 100 },
+  // mean: how much later than one interval a destination's checks come on
+  // average (a schedule that drifts later by it every interval)
+  latenessMs: { mean: Math.round((lateness.reduce((a, b) => a + b, 0) / lateness.length) * 100) / 100, p50: Math.round(q(0.5) * 10) / 10, p99: Math.round(q(0.99) * 10) / 10, max: Math.round(lateness.at(-1) * 10) / 10 },
 }));

@@ -455,4 +455,23 @@ describe('Ipvs.runOperations (the batch the checker sends)', () => {
       await ipvs.deleteService(service);
     }
   });
+  it('listDestinationSpecs (what the sync reads) gives the specs listDestinations gives, and ESRCH for no service', async () => {
+    const service = { protocol: 'tcp' as const, address: VIP, port: 8444 };
+    await ipvs.addService({ ...service, scheduler: 'wlc' });
+    try {
+      await expect(ipvs.listDestinationSpecs(service)).resolves.toEqual([]);
+      await ipvs.addDestination(service, { address: rsAddr(1), forward: 'masq', weight: 3, upperThreshold: 50 });
+      await ipvs.addDestination(service, { address: rsAddr(2), port: 8080, forward: 'masq', weight: 0 });
+      const full = await ipvs.listDestinations(service);
+      const specs = await ipvs.listDestinationSpecs(service);
+      expect(specs).toHaveLength(2);
+      for (const d of full) {
+        expect(specs).toContainEqual(expect.objectContaining({ address: d.address, port: d.port, weight: d.weight, forward: d.forward }));
+      }
+      expect(specs.find((d) => d.address === rsAddr(1))).toMatchObject({ port: 8444, weight: 3, upperThreshold: 50 });
+    } finally {
+      await ipvs.deleteService(service);
+    }
+    await expect(ipvs.listDestinationSpecs(service)).rejects.toMatchObject({ code: 'ESRCH', operation: 'listDestinationSpecs' });
+  });
 });

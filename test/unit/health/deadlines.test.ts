@@ -7,6 +7,20 @@ import { runCheck } from '../../../src/health/run-check.js';
 import { FakeClock } from './fakes.js';
 
 describe('DeadlineQueue', () => {
+  it('with earlyMs, one wake-up fires what is due within that window after it, and nothing later', async () => {
+    const clock = new FakeClock();
+    let armed = 0;
+    const counting = { now: clock.now, clearTimeout: clock.clearTimeout, setTimeout: (cb: () => void, ms: number) => (armed++, clock.setTimeout(cb, ms)) };
+    const q = new DeadlineQueue(counting, false, 2);
+    const fired: Array<[string, number]> = [];
+    for (const [name, at] of [['a', 10], ['b', 11], ['c', 12], ['d', 13]] as const) q.add(at, () => fired.push([name, clock.now()]));
+    await clock.advance(10);
+    expect(fired).toEqual([['a', 10], ['b', 10], ['c', 10]]);
+    expect(armed).toBe(2); // the first add, then d after the sweep
+    await clock.advance(3);
+    expect(fired.at(-1)).toEqual(['d', 13]);
+  });
+
   it('fires due deadlines in time order, skips cancelled ones, keeps one timer', async () => {
     const clock = new FakeClock();
     let armed = 0;
