@@ -17,6 +17,7 @@ import { exitPlan, reloadPlan } from './reload-plan.js';
 import type { Transition } from '../heartbeat/election.js';
 import { DirectorFailover, failoverIdentity } from './failover.js';
 import { StandbyIpvs } from './standby-ipvs.js';
+import { ownedTable } from './owned-table.js';
 
 /** What the director needs of the Ipvs client (a real {@link Ipvs} fits). */
 export type DirectorIpvs = HealthIpvs & Pick<Ipvs, 'snapshot'>;
@@ -89,7 +90,7 @@ export class Director extends EventEmitter {
   /** What the checkers write to: the kernel, or memory while a failover node is backup. */
   private readonly gate: StandbyIpvs;
   private election: DirectorFailover | undefined;
-  /** The table the failover's ipvsTable resource applies on takeover (updated on reload). */
+  /** The configured table the failover's table resource installs on takeover (updated on reload). */
   private readonly failoverTable: { services: ValidatedConfig['config']['table']['services'] } = { services: [] };
   /** Counters for metrics. */
   readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, operations: 0 };
@@ -265,7 +266,11 @@ export class Director extends EventEmitter {
       this.election = await DirectorFailover.start({
         failover: fo,
         ...(next.config.host ? { host: next.config.host } : {}),
-        table: this.failoverTable,
+        table: ownedTable({
+          table: () => ({ services: this.failoverTable.services }),
+          remembered: (service) => this.gate.remembered(service),
+          ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
+        }),
         ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
         onRole: (master) => this.gate.setActive(master),
         onTransition: (transition: Transition) => this.emitEvent({ type: 'election', transition }),

@@ -1,7 +1,7 @@
 /**
  * The daemon's election: a heartbeat to the peers, an {@link Election} on it
  * and a {@link Failover} whose resources are the heartbeat module's
- * `ipvsTable` (the daemon's table) and one `vip` per VIP of `host.vips`,
+ * the daemon's own table (`owned-table.ts`) and one `vip` per VIP of `host.vips`,
  * plus a hook that points the health checkers at the kernel (master) or at
  * memory (backup). Events: `'transition'` (a {@link Transition} fully
  * handled), `'resource'` (a failed resource action).
@@ -12,10 +12,9 @@ import { Election, type Transition } from '../heartbeat/election.js';
 import { Failover, type Resource, type ResourceEvent } from '../heartbeat/failover.js';
 import { Heartbeat, type HeartbeatStats } from '../heartbeat/heartbeat.js';
 import { loadAuthKeys } from '../heartbeat/keys.js';
-import { ipvsTable, vip } from '../heartbeat/resources.js';
+import { vip } from '../heartbeat/resources.js';
 import { PingTracker } from '../heartbeat/trackers.js';
 import type { ElectionState } from '../heartbeat/advert.js';
-import type { DesiredState } from '../ipvs/state.js';
 import { defaultActiveKey, type DirectorFailoverConfig } from './failover-config.js';
 import type { DirectorHostConfig } from './host.js';
 
@@ -25,8 +24,8 @@ export interface DirectorFailoverOptions {
   failover: DirectorFailoverConfig;
   /** The host setup: its `vips` on its `interface` follow the role. */
   host?: DirectorHostConfig;
-  /** The table the master holds; mutated in place on reload (the `ipvsTable` resource reads it at each takeover). */
-  table: { services: DesiredState['services'] };
+  /** The master's table as a resource: the daemon's own services only ({@link ownedTable}). */
+  table: Resource;
   /** Namespace of the IPVS table and VIPs (the heartbeat runs in the process's own). */
   netns?: string;
   /** Called on becoming master (true) and on leaving it (false), after the table and VIPs, before them respectively. */
@@ -78,7 +77,7 @@ export class DirectorFailover extends EventEmitter {
     const ns = o.netns !== undefined ? { netns: o.netns } : {};
     // Start order: table, VIPs, then the checkers write to the kernel; the stop order is the reverse.
     const resources: Resource[] = [
-      ipvsTable(o.table as DesiredState, ns),
+      o.table,
       ...(o.host?.vips ?? []).map((v) => vip({ address: v, interface: o.host!.interface, ...ns, announce: { count: 3, intervalMs: 200 } })),
       { name: 'health checks', acquire: async () => o.onRole(true), release: async () => o.onRole(false) },
     ];

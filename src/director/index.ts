@@ -12,4 +12,5 @@ export { DirectorHostSetup, validateHost, type DirectorHostConfig, type HostChan
 export { failoverProblems, type DirectorFailoverConfig, type DirectorPingTracker } from './failover-config.js';
 export { DirectorFailover, failoverIdentity, type DirectorFailoverOptions } from './failover.js';
 export { StandbyIpvs } from './standby-ipvs.js';
+export { ownedTable, takeoverTable, type OwnedTableOptions } from './owned-table.js';
 export { draftFailover, failoverDraftWarning, type FailoverDraft } from './import-failover.js';

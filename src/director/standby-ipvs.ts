@@ -3,7 +3,8 @@
  * the node is master, a table in memory while it is backup. A backup thus
  * keeps checking its destinations (and knows their weights) without holding
  * the IPVS table; on becoming master the checkers' next sync writes their
- * weights into the table the failover's `ipvsTable` resource put there.
+ * weights into the table the failover's table resource put there, which
+ * takes them from this memory ({@link StandbyIpvs.remembered}).
  * @module
  */
 import type { HealthIpvs } from '../health/checker-types.js';
@@ -43,6 +44,13 @@ export class StandbyIpvs implements HealthIpvs {
     if (active === this.active) return;
     this.active = active;
     this.shadow.clear();
+  }
+
+  /** While on standby: a service's destinations as the checkers left them in memory (undefined when it is not there, or when active). */
+  remembered(key: ServiceKey): Destination[] | undefined {
+    if (this.active) return undefined;
+    const s = this.shadow.get(describeService(normalizeServiceKey(key)));
+    return s ? [...s.values()] : undefined;
   }
 
   private service(key: ServiceKey): Map<string, Destination> {

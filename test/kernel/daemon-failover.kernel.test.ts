@@ -157,6 +157,9 @@ afterAll(() => {
 
 describe('ipvs-ts run with failover', () => {
   it('the master holds the VIP and the table; killed, the backup takes both; SIGHUP keeps or restarts the election; SIGTERM hands over', async () => {
+    // A service of another writer on both nodes: the daemon's takeovers, releases and clean starts never touch it.
+    const OTHER = '10.70.0.250:9999';
+    for (const ns of lbs) ns.ipvsadm('-A', '-t', OTHER, '-s', 'rr');
     const d1 = startDaemon(1);
     const d2 = startDaemon(2);
     await d1.out.next(/^election: backup -> master/, 30_000, 0);
@@ -238,5 +241,6 @@ describe('ipvs-ts run with failover', () => {
     expect(await done).toBe(0);
     expect(holdsVip(lbs[1]!)).toBe(false);
     expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
+    for (const ns of lbs) expect(ns.ipvsadm('-Ln')).toContain(OTHER);
   }, 90_000);
 });
