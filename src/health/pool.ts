@@ -39,12 +39,14 @@ export interface Member {
 /** The sorry server: a destination with its port and name. */
 export type SorryServer = DestinationSpec & { port: number; name: string };
 
+/** `v` checked as a positive integer (`fallback` when absent); the error names `field`. */
 export function positiveInt(v: number | undefined, field: string, fallback: number): number {
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(field, 'must be a positive integer');
   return v;
 }
 
+/** `v` checked as a number of milliseconds ≥ 0 (`fallback` when absent); the error names `field`. */
 export function nonNegative(v: number | undefined, field: string, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(field, 'must be a number of milliseconds ≥ 0');
