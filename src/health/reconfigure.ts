@@ -9,52 +9,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { keyOf } from '../ipvs/state.js';
 import type { ServiceKey } from '../ipvs/types.js';
-import type { HealthCheckerOptions } from './checker-types.js';
 import type { HealthChecker } from './checker.js';
-import type { HealthRecord } from './health-state.js';
-import type { Deadline } from './deadlines.js';
-
-/**
- * The parts of a checker that a reconfiguration replaces or keeps. The
- * checker's fields of these names are private to its own file; this view is
- * how the reconfiguration (kept in its own file) reaches them.
- */
-interface CheckerInternals {
-  options: HealthCheckerOptions;
-  key: ServiceKey;
-  members: Map<string, InternalMember>;
-  expected: Map<string, number | null>;
-  intervalMs: number;
-  timeoutMs: number;
-  rise: number;
-  fall: number;
-  retryDelayMs: number;
-  jitterMs: number;
-  sorry?: { name: string };
-  sorryActive: boolean;
-  running: boolean;
-  random: () => number;
-  checkOptions: { timeoutMs?: number };
-  schedule(m: InternalMember, delayMs: number): void;
-  requestSync(): void;
-  armSyncTimer(): void;
-}
-
-interface InternalMember {
-  name: string;
-  spec: unknown;
-  target: unknown;
-  configuredWeight: number;
-  check: unknown;
-  health: HealthRecord;
-  maintenance: boolean;
-  dirMaintenance: boolean;
-  draining: boolean;
-  removing: boolean;
-  state: string;
-  stateSince: number;
-  timer?: Deadline;
-}
+import type { Member, Pool } from './pool.js';
 
 /** What `HealthChecker.reconfigure()` changed in the pool. */
 export interface ReconfigureOutcome {
@@ -66,18 +22,18 @@ export interface ReconfigureOutcome {
   kept: string[];
 }
 
-const FIELDS = ['options', 'key', 'expected', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'retryDelayMs', 'jitterMs', 'sorryActive', 'running', 'random', 'checkOptions'] as const;
-const METHODS = ['schedule', 'requestSync', 'armSyncTimer'] as const;
-
-/**
- * The checker still has the fields and methods this file relies on (they are
- * private to checker.ts, so the compiler cannot check a rename there; this
- * does, and the unit tests run it).
- */
-function assertInternals(c: CheckerInternals): void {
-  const record = c as unknown as Record<string, unknown>;
-  const missing = [...FIELDS.filter((f) => !(f in record)), ...METHODS.filter((m) => typeof record[m] !== 'function'), ...(c.members instanceof Map ? [] : ['members'])];
-  if (missing.length) throw new Error(`HealthChecker.reconfigure: the checker has no ${missing.join(', ')} any more (update src/health/reconfigure.ts)`);
+/** What a reconfiguration needs of the checker besides its pool. */
+export interface ReconfigureHost {
+  /** The checker is running (new destinations are scheduled, a sync follows). */
+  running(): boolean;
+  /** The check timeout for checks started from now on. */
+  setCheckTimeout(timeoutMs: number): void;
+  /** Schedule a member's next check in `delayMs`. */
+  schedule(m: Member, delayMs: number): void;
+  armSyncTimer(): void;
+  requestSync(): void;
+  /** The checker's random source (start-up spread of new destinations). */
+  random(): number;
 }
 
 /** Same service key? (Address spelling aside: both went through the same normalisation in keyOf.) */
@@ -86,15 +42,11 @@ function sameKey(a: ServiceKey, b: ServiceKey): boolean {
 }
 
 /**
- * Move `fresh` (a checker just built from the new options, and so validated
- * whole) into `running`. The service key must stay the same: another service
- * is another checker.
- * @internal
+ * Move `from` (a pool just built from the new options, and so validated
+ * whole) into `to`, the running checker's pool. The service key must stay the
+ * same: another service is another checker.
  */
-export function reconfigureChecker(running: HealthChecker, fresh: HealthChecker): ReconfigureOutcome {
-  const to = running as unknown as CheckerInternals;
-  const from = fresh as unknown as CheckerInternals;
-  assertInternals(to);
+export function reconfigurePool(to: Pool, from: Pool, host: ReconfigureHost): ReconfigureOutcome {
   if (!sameKey(to.key, from.key)) throw new InvalidArgumentError('service', `is ${JSON.stringify(keyOf(from.options.service))}, the checker's is ${JSON.stringify(to.key)}: a different service needs a checker of its own`);
   const outcome: ReconfigureOutcome = { added: [], removed: [], kept: [] };
   const previousSorry = to.sorry?.name;
@@ -107,8 +59,8 @@ export function reconfigureChecker(running: HealthChecker, fresh: HealthChecker)
   to.jitterMs = from.jitterMs;
   to.sorry = from.sorry;
   if (previousSorry !== from.sorry?.name) to.sorryActive = false; // the new one is added by the next sync if needed
-  to.checkOptions = { ...to.checkOptions, timeoutMs: from.timeoutMs };
-  const next = new Map<string, InternalMember>();
+  host.setCheckTimeout(from.timeoutMs);
+  const next = new Map<string, Member>();
   for (const [name, m] of from.members) {
     const old = to.members.get(name);
     if (old && !old.removing) {
@@ -132,13 +84,13 @@ export function reconfigureChecker(running: HealthChecker, fresh: HealthChecker)
     outcome.removed.push(name);
   }
   to.members = next;
-  if (to.running) {
+  if (host.running()) {
     for (const name of outcome.added) {
       const m = next.get(name)!;
-      to.schedule(m, to.jitterMs > 0 ? Math.floor(to.random() * to.jitterMs) : 0);
+      host.schedule(m, to.jitterMs > 0 ? Math.floor(host.random() * to.jitterMs) : 0);
     }
-    to.armSyncTimer();
-    to.requestSync();
+    host.armSyncTimer();
+    host.requestSync();
   }
   return outcome;
 }
