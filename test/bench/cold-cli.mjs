@@ -105,6 +105,7 @@ try {
   // of the sandbox drifts, and neighbours see the same phase of it.
   const pairs = (xs, ys) => {
     const r = xs.map((x, i) => x / ys[i]);
+    if (r.length === 0) return 'no runs';
     return `pairwise: median ${median(r).toFixed(2)}, ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}`;
   };
   const lo = median(list.ours);
@@ -124,13 +125,15 @@ try {
     const firstOfRound = list.ipvsadm.filter((_x, i) => i % 2 === 0);
     results.push([`the other build (${BASE_BIN}): list`, m(list.base), `${(lb / li).toFixed(2)} x ipvsadm -Ln (${pairs(list.base, firstOfRound)}); ${(lb / (li - lw)).toFixed(2)} x less the wrapper`]);
   }
-  const ao = median(apply.ours);
-  const ai = median(apply.ipvsadm);
-  results.push([`ipvsadm -R, ${SERVICES} x ${DESTS}, into an empty namespace`, m(apply.ipvsadm), '']);
-  results.push([`ipvs-ts apply state.json --netns NS, into an empty namespace`, m(apply.ours), `${(ao / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.ours, apply.ipvsadm)}; target <= 0.4)`]);
-  if (BASE_BIN) {
-    const ab = median(apply.base);
-    results.push([`the other build: apply`, m(apply.base), `${(ab / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.base, apply.ipvsadm)})`]);
+  if (APPLY_REPEAT > 0) {
+    const ao = median(apply.ours);
+    const ai = median(apply.ipvsadm);
+    results.push([`ipvsadm -R, ${SERVICES} x ${DESTS}, into an empty namespace`, m(apply.ipvsadm), '']);
+    results.push([`ipvs-ts apply state.json --netns NS, into an empty namespace`, m(apply.ours), `${(ao / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.ours, apply.ipvsadm)}; target <= 0.4)`]);
+    if (BASE_BIN) {
+      const ab = median(apply.base);
+      results.push([`the other build: apply`, m(apply.base), `${(ab / ai).toFixed(2)} x ipvsadm -R (${pairs(apply.base, apply.ipvsadm)})`]);
+    }
   }
   console.log(`| measurement | ms (median) | ratio |\n|---|---:|---|`);
   for (const [what, ms, ratio] of results) console.log(`| ${what} | ${ms} | ${ratio} |`);
