@@ -3,6 +3,11 @@
 //
 //   npm run bench                 (builds, then runs this inside the IPVS sandbox)
 //   BENCH_REPEAT=7 BENCH_WARM_UP=2 BENCH_LARGE=10000 npm run bench
+//   BENCH_ONLY=large-snapshot BENCH_REPEAT=3 npm run bench
+//     only the BENCH_LARGE x 10 snapshot: the table is applied once, then each
+//     round times the floor's read-back of that same table (floor ... read)
+//     and a snapshot, one after the other; BENCH_NODE_FLAGS (e.g. --trace-gc)
+//     go to the node process that takes the snapshots.
 //
 // Run where the kernel has IPVS and we are root (the sandbox). Everything
 // happens in a network namespace this script creates and deletes.
@@ -129,9 +134,54 @@ if (process.argv[2] === '--large') {
   process.exit(0);
 }
 
+// ---- child mode: the large snapshot rounds (see BENCH_ONLY above) ----
+if (process.argv[2] === '--large-snapshot') {
+  const [nsPath, floor] = process.argv.slice(3);
+  const name = nsPath.split('/').pop();
+  const desired = desiredState(LARGE, DESTS); // held, as in the full run's child
+  const ipvs = await Ipvs.open({ netns: nsPath });
+  let t = performance.now();
+  await ipvs.apply(desired);
+  console.log(`apply ${LARGE} x ${DESTS}: ${ms(t).toFixed(0)} ms`);
+  console.log('| round | floor read ms | snapshot ms | ratio |');
+  console.log('|---|---:|---:|---:|');
+  const ratios = [];
+  for (let i = 0; i < WARM_UP + REPEAT; i++) {
+    const line = execFileSync('ip', ['netns', 'exec', name, floor, String(LARGE), String(DESTS), '64', 'read']).toString();
+    const read = Number(/read_ms=([\d.]+)/.exec(line)[1]);
+    if (Number(/read_destinations=(\d+)/.exec(line)[1]) !== LARGE * DESTS) throw new Error(`floor read: ${line}`);
+    t = performance.now();
+    const snap = await ipvs.snapshot();
+    const took = ms(t);
+    if (snap.services.length !== LARGE || snap.services.some((s) => s.destinations.length !== DESTS)) throw new Error('snapshot saw a different table');
+    const counted = i >= WARM_UP;
+    if (counted) ratios.push(took / read);
+    console.log(`| ${counted ? i - WARM_UP + 1 : 'warm-up'} | ${read.toFixed(0)} | ${took.toFixed(0)} | ${(took / read).toFixed(2)} |`);
+  }
+  console.log(`median ratio ${median(ratios).toFixed(2)} of ${REPEAT} rounds; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  await ipvs.flush();
+  await ipvs.close();
+  process.exit(0);
+}
+
 const work = mkdtempSync(join(tmpdir(), 'ipvs-bench-'));
 const floorBin = join(work, 'floor');
 execFileSync('cc', ['-O2', '-o', floorBin, join(here, 'floor.c')]);
+
+// ---- only the large snapshot, paired with the floor's read-back of the same table ----
+if (process.env.BENCH_ONLY === 'large-snapshot' && process.argv[2] !== '--large-snapshot') {
+  const ns = freshNamespace();
+  try {
+    const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const child = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url), '--large-snapshot', ns.path, floorBin], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (child.status !== 0) throw new Error(`large snapshot failed (${child.status})`);
+    process.stdout.write(child.stdout);
+  } finally {
+    deleteNamespaces();
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 const results = {};
 /** One floor run in a fresh namespace (floor.c flushes its table at the end). */
 function runFloor(services, spread = false) {
