@@ -26,10 +26,10 @@ import * as C from './constants.js';
 import { describeService, toIpvsError, type IpvsErrorContext } from './errors.js';
 import { applyError, restrictTo, type ApplyOptions, type ApplyResult, type RunOutcome } from './apply.js';
 import { planSource, wireRuleCommands, wireSource, type BulkSource } from './bulk.js';
-import { liveDestinationAt } from './live-destination.js';
+import { liveDestinationAt, liveDestinationSpecAt } from './live-destination.js';
 import { liveServiceAt } from './live-service.js';
 import { formatRules, parseRules } from './rules.js';
-import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshot, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
+import { daemonSpecOf, describeOperation, diffStates, diffStatesWithNormals, keyOf, liveSnapshotServices, liveState, type LiveService, type NormalState, type NormalizedPlan, normalizeState, type DesiredState, type Operation, type Plan, type Removal } from './state.js';
 import type {
   Daemon,
   DaemonSpec,
@@ -348,8 +348,8 @@ export class Ipvs {
       () => ({ operation: 'listDestinationSpecs', kind: 'service', service: name }),
       (_i, w) => writeServiceKeyNest(w, k),
       (_i, datagram, start, end) => {
-        const d = liveDestinationAt(datagram, start, end, k.family, false);
-        if (d) out.push(d.spec as DestinationSpec & { port: number; weight: number });
+        const d = liveDestinationSpecAt(datagram, start, end, k.family);
+        if (d) out.push(d as DestinationSpec & { port: number; weight: number });
       },
     );
     // As in listDestinations: an empty dump is also what an unknown service gets.
@@ -623,8 +623,21 @@ export class Ipvs {
    */
   async snapshot(options?: CallOptions): Promise<DesiredState> {
     const [services, timeouts, daemons] = await Promise.all([this.listLiveServices(options), this.getTimeouts(options), this.listDaemons(options)]);
-    await this.listLiveDestinations(services, options, false);
-    return liveSnapshot(services, timeouts, daemons.map(daemonSpecOf));
+    // Each destination's spec goes straight into its service's list: one
+    // object kept per destination, nothing per reply to collect later.
+    const states = liveSnapshotServices(services);
+    await this.dumpSeries(
+      C.IPVS_CMD_GET_DEST,
+      services.length,
+      options,
+      (i) => ({ operation: 'snapshot', kind: 'service', service: describeService(services[i]!.norm) }),
+      (i, w) => writeServiceKeyNest(w, services[i]!.norm),
+      (i, datagram, start, end) => {
+        const d = liveDestinationSpecAt(datagram, start, end, services[i]!.norm.family);
+        if (d) states[i]!.destinations.push(d);
+      },
+    );
+    return { services: states, timeouts, daemons: daemons.map(daemonSpecOf) };
   }
 
   /** The live table as a state and its normalised form (for plans). */

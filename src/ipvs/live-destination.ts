@@ -16,7 +16,7 @@ import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
 import { commandConfigTable, destinationConfigTable } from './attributes.js';
 import { CHECKSUM_NAMES, FORWARD_NAMES, TUNNEL_NAMES } from './codec.js';
 import * as C from './constants.js';
-import type { DestinationSpec } from './types.js';
+import type { DestinationSpec, TunnelSpec } from './types.js';
 import { sharedAddressBytes, type NormalDestination } from './validate.js';
 
 /** A destination of a live service: its spec, and its normalised form when a plan needs it. */
@@ -34,10 +34,59 @@ export function liveDestinationOf(m: GenlMessage, serviceFamily: Family, withNor
 }
 
 /**
+ * The fields of the last destination read (one record, reused: a large
+ * snapshot reads 100,000 replies, and each should leave behind only what the
+ * caller keeps).
+ */
+const last = {
+  family: 'ipv4' as Family,
+  address: '',
+  addr: -1,
+  addrLen: 0,
+  port: 0,
+  forwardBits: 0,
+  weight: 0,
+  upper: 0,
+  lower: 0,
+  tunnelType: undefined as number | undefined,
+  tunnelPort: undefined as number | undefined,
+  tunnelFlags: undefined as number | undefined,
+  tunnelName: undefined as TunnelSpec['type'] | undefined,
+};
+
+/**
  * {@link liveDestinationOf} for a reply whose attributes lie at
  * `buf[start, end)` — read in place where it arrived (see `Conn.requestDumps`).
  */
 export function liveDestinationAt(buf: Buffer, start: number, end: number, serviceFamily: Family, withNormal: boolean): LiveDestination | undefined {
+  const spec = liveDestinationSpecAt(buf, start, end, serviceFamily);
+  if (!spec) return undefined;
+  if (!withNormal) return { spec };
+  const { family, address, addr, addrLen, port, forwardBits, weight, upper, lower, tunnelType, tunnelPort, tunnelFlags, tunnelName } = last;
+  const tunnel = forwardBits === C.IP_VS_CONN_F_TUNNEL && tunnelName !== undefined;
+  const norm: NormalDestination = {
+    family,
+    af: family === 'ipv4' ? C.AF_INET : C.AF_INET6,
+    address,
+    addressBytes: sharedAddressBytes(address, family, buf, addr, addrLen),
+    port,
+    forward: forwardBits,
+    weight,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+    tunnelType: tunnel ? (tunnelType ?? 0) : 0,
+    tunnelPort: tunnel && tunnelName === 'gue' ? (tunnelPort ?? 0) : 0,
+    tunnelFlags: tunnel ? (tunnelFlags ?? 0) : 0,
+  };
+  return { spec, norm };
+}
+
+/**
+ * The spec alone of the destination in one GET_DEST reply at `buf[start,
+ * end)` (what a snapshot keeps: one object per destination), or undefined
+ * when the reply has no destination nest.
+ */
+export function liveDestinationSpecAt(buf: Buffer, start: number, end: number, serviceFamily: Family): DestinationSpec | undefined {
   const at = lastAttributeAt(buf, start, end, commandConfigTable, C.IPVS_CMD_ATTR_DEST);
   if (at < 0) return undefined;
   const nest = at + NLA_HDRLEN;
@@ -96,21 +145,18 @@ export function liveDestinationAt(buf: Buffer, start: number, end: number, servi
     const checksum = CHECKSUM_NAMES.get(tunnelFlags ?? 0) ?? 'nocsum';
     if (checksum !== 'nocsum') spec.tunnel.checksum = checksum;
   }
-  if (!withNormal) return { spec };
-  const tunnel = forwardBits === C.IP_VS_CONN_F_TUNNEL && tunnelName !== undefined;
-  const norm: NormalDestination = {
-    family,
-    af: family === 'ipv4' ? C.AF_INET : C.AF_INET6,
-    address,
-    addressBytes: sharedAddressBytes(address, family, buf, addr, addrLen),
-    port,
-    forward: forwardBits,
-    weight,
-    upperThreshold: upper,
-    lowerThreshold: lower,
-    tunnelType: tunnel ? (tunnelType ?? 0) : 0,
-    tunnelPort: tunnel && tunnelName === 'gue' ? (tunnelPort ?? 0) : 0,
-    tunnelFlags: tunnel ? (tunnelFlags ?? 0) : 0,
-  };
-  return { spec, norm };
+  last.family = family;
+  last.address = address;
+  last.addr = addr;
+  last.addrLen = addrLen;
+  last.port = port;
+  last.forwardBits = forwardBits;
+  last.weight = weight;
+  last.upper = upper;
+  last.lower = lower;
+  last.tunnelType = tunnelType;
+  last.tunnelPort = tunnelPort;
+  last.tunnelFlags = tunnelFlags;
+  last.tunnelName = tunnelName;
+  return spec;
 }

@@ -85,7 +85,8 @@ export function liveServiceAt(buf: Buffer, start: number, end: number): LiveServ
   if (!family) throw new DecodeError(`service: unknown address family ${af}`, 0);
   const sched = scheduler ?? 'none';
   const persistent = (flags & C.IP_VS_SVC_F_PERSISTENT) !== 0;
-  const rawMask = mask >= 0 ? copyAt(buf, mask, maskLen) : undefined;
+  // The netmask counts only for persistent services (the kernel sends one for every service).
+  const rawMask = persistent && mask >= 0 ? copyAt(buf, mask, maskLen) : undefined;
   const norm: NormalServiceSpec = {
     family,
     af: af!,

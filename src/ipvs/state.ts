@@ -509,13 +509,14 @@ export function liveState(services: LiveService[], timeouts: Timeouts, daemons: 
   return { state, normal };
 }
 
-/** A live table as a {@link DesiredState} only (a snapshot: no normalised form to build). */
-export function liveSnapshot(services: LiveService[], timeouts: Timeouts, daemons: DaemonSpec[]): DesiredState {
-  const state: DesiredState = { services: [], timeouts, daemons };
-  for (const s of services) {
+/**
+ * The services of a live table as {@link ServiceState}s with empty
+ * destination lists, for a snapshot to fill in (no normalised form to build).
+ */
+export function liveSnapshotServices(services: LiveService[]): ServiceState[] {
+  return services.map((s) => {
     const full = s.spec as ServiceState;
-    full.destinations = s.destinations.map((d) => d.spec);
-    state.services.push(full);
-  }
-  return state;
+    full.destinations = [];
+    return full;
+  });
 }

@@ -429,7 +429,7 @@ export class Conn {
       this.stats.datagrams++;
       this.datagramIsShared = true;
       try {
-        this.onDatagram(this.receiveBuffer.subarray(0, n));
+        this.onDatagram(this.receiveBuffer, n); // read in place: no view object per datagram
       } finally {
         this.datagramIsShared = false;
       }
@@ -465,14 +465,15 @@ export class Conn {
     if (this.queue.length > 0) this.scheduleFlush();
   }
 
-  private onDatagram(d: Buffer): void {
+  /** The messages of the datagram in `d[0, n)`. */
+  private onDatagram(d: Buffer, n = d.length): void {
     let off = 0;
-    while (off + NLMSG_HDRLEN <= d.length) {
+    while (off + NLMSG_HDRLEN <= n) {
       const len = LE ? d.readUInt32LE(off) : d.readUInt32BE(off);
       const seq = LE ? d.readUInt32LE(off + 8) : d.readUInt32BE(off + 8);
-      if (len < NLMSG_HDRLEN || off + len > d.length) {
+      if (len < NLMSG_HDRLEN || off + len > n) {
         const p = this.requests.inFlight.get(seq);
-        const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${d.length - off} bytes left)`, off);
+        const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${n - off} bytes left)`, off);
         if (p) this.requests.finish(p, err);
         else if (this.dumps.active && seq === this.dumps.active.seq) this.dumps.failSeries(this.dumps.active, err, false);
         else this.stats.unmatched++;

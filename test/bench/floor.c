@@ -2,7 +2,7 @@
  * floor: the kernel's own cost of building and reading an IPVS table, the
  * reference every ipvs-ts benchmark ratio is measured against.
  *
- * Usage: floor NSVC NDST BATCH [spread]
+ * Usage: floor NSVC NDST BATCH [spread|read]
  *   Pre-encodes NSVC TCP services (scheduler wlc) with NDST masquerading
  *   destinations each, then sends them BATCH messages per send() and waits
  *   for every ACK (apply_ms). Then reads the table back: one service dump and
@@ -16,6 +16,10 @@
  * buckets) only sees the last byte of an IPv4 address: all services share one
  * bucket. With `spread` the last byte follows the third (10.<1+s/250>.<s%250>.
  * <s%250+1>), which spreads the services over 250 buckets.
+ *
+ * With `read` nothing is built or flushed: only the read-back runs, on the
+ * table already in the namespace (built by ipvs-ts with the same addresses),
+ * so that a snapshot and the floor's read can be timed on one table.
  */
 #include <arpa/inet.h>
 #include <linux/genetlink.h>
@@ -32,6 +36,7 @@ static int sock;
 static unsigned next_seq = 1;
 static char rbuf[1 << 16];
 static int spread;
+static int read_only;
 
 static double ms(void) {
   struct timespec t;
@@ -128,9 +133,10 @@ static char *service_key(char *p, int s, int full) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && !(argc == 5 && strcmp(argv[4], "spread") == 0)) { fprintf(stderr, "usage: %s NSVC NDST BATCH [spread]\n", argv[0]); return 2; }
+  if (argc != 4 && !(argc == 5 && (strcmp(argv[4], "spread") == 0 || strcmp(argv[4], "read") == 0))) { fprintf(stderr, "usage: %s NSVC NDST BATCH [spread|read]\n", argv[0]); return 2; }
   int nsvc = atoi(argv[1]), ndst = atoi(argv[2]), batch = atoi(argv[3]);
-  spread = argc == 5;
+  spread = argc == 5 && strcmp(argv[4], "spread") == 0;
+  read_only = argc == 5 && strcmp(argv[4], "read") == 0;
   sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
   int big = 8 << 20;
   setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
@@ -175,7 +181,7 @@ int main(int argc, char **argv) {
 
   /* Apply: BATCH messages per send, then wait for their ACKs. */
   long errors = 0;
-  for (long i = 0; i < nmsg; i += batch) {
+  for (long i = 0; !read_only && i < nmsg; i += batch) {
     long k = i + batch <= nmsg ? batch : nmsg - i;
     if (send(sock, starts[i], starts[i + k] - starts[i], 0) < 0) { perror("send"); return 1; }
     wait_answers(k, &errors);
@@ -195,9 +201,11 @@ int main(int argc, char **argv) {
   }
   double t3 = ms();
 
-  e = msg_end(req, msg(req, fam, IPVS_CMD_FLUSH, NLM_F_REQUEST | NLM_F_ACK));
-  send(sock, req, e - req, 0);
-  wait_answers(1, NULL);
+  if (!read_only) {
+    e = msg_end(req, msg(req, fam, IPVS_CMD_FLUSH, NLM_F_REQUEST | NLM_F_ACK));
+    send(sock, req, e - req, 0);
+    wait_answers(1, NULL);
+  }
   printf("floor services=%d destinations=%d batch=%d messages=%ld errors=%ld encode_ms=%.1f apply_ms=%.1f read_ms=%.1f read_services=%ld read_destinations=%ld\n",
          nsvc, nsvc * ndst, batch, nmsg, errors, t1 - t0, t2 - t1, t3 - t2, services, dests);
   return errors ? 1 : 0;

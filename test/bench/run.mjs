@@ -3,6 +3,14 @@
 //
 //   npm run bench                 (builds, then runs this inside the IPVS sandbox)
 //   BENCH_REPEAT=7 BENCH_WARM_UP=2 BENCH_LARGE=10000 npm run bench
+//   BENCH_ONLY=large-snapshot BENCH_REPEAT=3 npm run bench
+//     only the BENCH_LARGE x 10 snapshot: the table is applied once, then each
+//     round times the floor's read-back of that same table (floor ... read)
+//     and a snapshot, one after the other; BENCH_NODE_FLAGS (e.g. --trace-gc)
+//     go to the node process that takes the snapshots. With
+//     BENCH_BEFORE=/path/to/other/build/dist/src/index.js each round also
+//     takes a snapshot with that build (order alternating by round), checks
+//     that both give the same JSON, and reports both ratios.
 //
 // Run where the kernel has IPVS and we are root (the sandbox). Everything
 // happens in a network namespace this script creates and deletes.
@@ -116,22 +124,89 @@ if (process.argv[2] === '--large') {
   // Peak RSS of the apply (the process's high-water mark so far).
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
   const applied = r.applied;
+  // The floor's read-back of this same table right before and right after the
+  // snapshot (floor ... read): the snapshot's ratio is taken against their
+  // mean, not against a floor measured minutes earlier in another process.
+  const floorRead = () => Number(/read_ms=([\d.]+)/.exec(execFileSync('ip', ['netns', 'exec', job.measured.split('/').pop(), job.floor, String(n), String(DESTS), '64', 'read']).toString())[1]);
+  const floorReadBefore = floorRead();
   t = performance.now();
   const snap = await ipvs.snapshot();
   const snapMs = ms(t);
+  const floorReadAfter = floorRead();
   await ipvs.flush();
   await ipvs.close();
   const smallAfter = [];
   for (let i = 3; i < 6; i++) smallAfter.push(await smallApply(job.small[i]));
   process.stdout.write(
-    JSON.stringify({ applyMs, coldApplyMs, snapMs, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024, smallBefore, smallAfter }),
+    JSON.stringify({ applyMs, coldApplyMs, snapMs, floorReadBefore, floorReadAfter, applied, services: snap.services.length, maxRssMb, maxRssAfterSnapshotMb: process.resourceUsage().maxRSS / 1024, smallBefore, smallAfter }),
   );
+  process.exit(0);
+}
+
+// ---- child mode: the large snapshot rounds (see BENCH_ONLY above) ----
+if (process.argv[2] === '--large-snapshot') {
+  const [nsPath, floor] = process.argv.slice(3);
+  const name = nsPath.split('/').pop();
+  const desired = desiredState(LARGE, DESTS); // held, as in the full run's child
+  const ipvs = await Ipvs.open({ netns: nsPath });
+  const other = process.env.BENCH_BEFORE ? await (await import(process.env.BENCH_BEFORE)).Ipvs.open({ netns: nsPath }) : undefined;
+  let t = performance.now();
+  await ipvs.apply(desired);
+  console.log(`apply ${LARGE} x ${DESTS}: ${ms(t).toFixed(0)} ms`);
+  console.log(other ? '| round | floor read ms | snapshot ms | ratio | BENCH_BEFORE snapshot ms | its ratio |' : '| round | floor read ms | snapshot ms | ratio |');
+  console.log(other ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|');
+  const ratios = [];
+  const otherRatios = [];
+  const timed = async (h) => {
+    const t0 = performance.now();
+    const snap = await h.snapshot();
+    const took = ms(t0);
+    if (snap.services.length !== LARGE || snap.services.some((s) => s.destinations.length !== DESTS)) throw new Error('snapshot saw a different table');
+    return { took, snap };
+  };
+  for (let i = 0; i < WARM_UP + REPEAT; i++) {
+    const line = execFileSync('ip', ['netns', 'exec', name, floor, String(LARGE), String(DESTS), '64', 'read']).toString();
+    const read = Number(/read_ms=([\d.]+)/.exec(line)[1]);
+    if (Number(/read_destinations=(\d+)/.exec(line)[1]) !== LARGE * DESTS) throw new Error(`floor read: ${line}`);
+    let mine;
+    let theirs;
+    if (other && i % 2 === 1) theirs = await timed(other);
+    mine = await timed(ipvs);
+    if (other && i % 2 === 0) theirs = await timed(other);
+    if (theirs && JSON.stringify(theirs.snap) !== JSON.stringify(mine.snap)) throw new Error('the two builds\' snapshots differ');
+    const counted = i >= WARM_UP;
+    if (counted) ratios.push(mine.took / read);
+    if (counted && theirs) otherRatios.push(theirs.took / read);
+    const cells = [counted ? i - WARM_UP + 1 : 'warm-up', read.toFixed(0), mine.took.toFixed(0), (mine.took / read).toFixed(2)];
+    if (theirs) cells.push(theirs.took.toFixed(0), (theirs.took / read).toFixed(2));
+    console.log(`| ${cells.join(' | ')} |`);
+    mine = theirs = undefined; // let the snapshots go before the next round
+  }
+  console.log(`median ratio ${median(ratios).toFixed(2)}${other ? ` (BENCH_BEFORE: ${median(otherRatios).toFixed(2)})` : ''} of ${REPEAT} rounds; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  await ipvs.flush();
+  await ipvs.close();
+  await other?.close();
   process.exit(0);
 }
 
 const work = mkdtempSync(join(tmpdir(), 'ipvs-bench-'));
 const floorBin = join(work, 'floor');
 execFileSync('cc', ['-O2', '-o', floorBin, join(here, 'floor.c')]);
+
+// ---- only the large snapshot, paired with the floor's read-back of the same table ----
+if (process.env.BENCH_ONLY === 'large-snapshot' && process.argv[2] !== '--large-snapshot') {
+  const ns = freshNamespace();
+  try {
+    const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const child = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url), '--large-snapshot', ns.path, floorBin], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (child.status !== 0) throw new Error(`large snapshot failed (${child.status})`);
+    process.stdout.write(child.stdout);
+  } finally {
+    deleteNamespaces();
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 const results = {};
 /** One floor run in a fresh namespace (floor.c flushes its table at the end). */
 function runFloor(services, spread = false) {
@@ -200,7 +275,7 @@ try {
 
   // 4. The large table, in a child process for its own peak RSS.
   const runLarge = (spread) => {
-    const job = { n: LARGE, spread, warm: freshNamespace().path, measured: freshNamespace().path, small: Array.from({ length: 6 }, () => freshNamespace().path) };
+    const job = { n: LARGE, spread, floor: floorBin, warm: freshNamespace().path, measured: freshNamespace().path, small: Array.from({ length: 6 }, () => freshNamespace().path) };
     const args = [fileURLToPath(import.meta.url), '--large', JSON.stringify(job)];
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (child.status !== 0) throw new Error(`large apply failed: ${child.stderr}`);
@@ -210,6 +285,7 @@ try {
   results.largeApply = large.applyMs;
   results.largeColdApply = large.coldApplyMs;
   results.largeSnapshot = large.snapMs;
+  results.largeSnapshotFloor = [large.floorReadBefore, large.floorReadAfter];
   results.largeRssMb = large.maxRssMb;
   results.largeRssSnapMb = large.maxRssAfterSnapshotMb;
   results.largeSmall = [large.smallBefore, large.smallAfter];
@@ -252,7 +328,7 @@ const rows = [
     r.largeApply,
     `${ratio(r.largeApply / mid(r.largeSmall.flat()))} x the 1,000 x 10 apply beside it (target <= 11; ${smallPair(r.largeSmall)}); ${ratio(r.largeApply / r.floorLargeApply)} x its floor; peak RSS ${r.largeRssMb.toFixed(0)} MB (target < 200)`,
   ],
-  [`ipvs-ts snapshot ${L} x 10`, r.largeSnapshot, `${ratio(r.largeSnapshot / r.floorLargeRead)} x its floor; peak RSS ${r.largeRssSnapMb.toFixed(0)} MB by its end`],
+  [`ipvs-ts snapshot ${L} x 10`, r.largeSnapshot, `${ratio((2 * r.largeSnapshot) / (r.largeSnapshotFloor[0] + r.largeSnapshotFloor[1]))} x its floor (the floor's read-back of the same table just before and after: ${r.largeSnapshotFloor.map((x) => x.toFixed(0)).join(' and ')} ms); ${ratio(r.largeSnapshot / r.floorLargeRead)} x the read-back of the floor's own run above; peak RSS ${r.largeRssSnapMb.toFixed(0)} MB by its end`],
   ['spread addresses — floor: apply 1,000 x 10', r.spreadFloorApply, ''],
   [`spread addresses — floor: apply ${L} x 10`, r.spreadFloorLargeApply, `${ratio(r.spreadFloorLargeApply / r.spreadFloorApply)} x the floor at 1,000 x 10 just before it`],
   [

@@ -7,7 +7,7 @@ import { commandConfigTable, commandTable } from '../../../src/ipvs/attributes.j
 import type { Family } from '../../../src/ipvs/address.js';
 import { destinationOf, normalDestinationOf } from '../../../src/ipvs/codec.js';
 import * as C from '../../../src/ipvs/constants.js';
-import { liveDestinationOf } from '../../../src/ipvs/live-destination.js';
+import { liveDestinationOf, liveDestinationSpecAt } from '../../../src/ipvs/live-destination.js';
 import { destinationSpecOf } from '../../../src/ipvs/state.js';
 import { DecodeError } from '../../../src/errors.js';
 import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
@@ -41,6 +41,10 @@ function expectSame(m: GenlMessage, family: Family): unknown {
     const direct = outcome(() => liveDestinationOf(m, family, withNormal));
     expect(direct).toEqual(outcome(() => tablePath(m, family, withNormal)));
   }
+  // The snapshot's spec-only reader: the same spec, or the same DecodeError.
+  const specOnly = outcome(() => liveDestinationSpecAt(m.message.payload, m.attributesOffset, m.message.payload.length, family));
+  const table = outcome(() => tablePath(m, family, false)) as { value?: { spec: unknown }; decodeError?: string };
+  expect(specOnly).toEqual(table.decodeError !== undefined ? table : { value: table.value?.spec });
   return outcome(() => liveDestinationOf(m, family, false));
 }
 
