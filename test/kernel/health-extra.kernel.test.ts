@@ -19,6 +19,7 @@ import { runCheck } from '../../src/health/run-check.js';
 import type { CheckSpec } from '../../src/health/spec.js';
 import { Ipvs } from '../../src/ipvs/client.js';
 import { createNetns, run, type Netns } from './harness.js';
+import { nextEvent } from './health-events.js';
 
 const RS4 = ['10.42.0.11', '10.42.0.12'];
 const RS6 = ['fd00:42::11', 'fd00:42::12'];
@@ -64,24 +65,6 @@ function flap(mode: 'up' | 'down' | 'alternate'): Promise<void> {
   });
 }
 
-/** Resolve with the first event matching `pred` from now on. */
-function nextEvent(c: HealthChecker, pred: (e: HealthEvent) => boolean, timeoutMs = 15_000): Promise<HealthEvent> {
-  const p = new Promise<HealthEvent>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      c.off('event', on);
-      reject(new Error(`no event matching ${pred.toString().slice(0, 160)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (e: HealthEvent): void => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      c.off('event', on);
-      resolve(e);
-    };
-    c.on('event', on);
-  });
-  p.catch(() => {});
-  return p;
-}
 
 /** Resolve once `n` check events of `dest` have come (from now on), with their outcomes. */
 function nextChecks(c: HealthChecker, dest: string, n: number, timeoutMs = 20_000): Promise<boolean[]> {

@@ -17,6 +17,7 @@ import type { CheckSpec } from '../../src/health/spec.js';
 import { connectTcp } from '../../src/health/transport.js';
 import { Ipvs } from '../../src/ipvs/client.js';
 import { createNetns, run, type Netns } from './harness.js';
+import { nextEvent } from './health-events.js';
 
 const VIP = '10.40.0.100';
 const CLIENT = '10.40.0.2';
@@ -92,26 +93,6 @@ async function responders(n: number): Promise<Set<string>> {
   return seen;
 }
 
-/** Resolve with the first event matching `pred` (from now on). */
-function nextEvent<T extends HealthEvent>(c: HealthChecker, pred: (e: HealthEvent) => e is T, timeoutMs = 10_000): Promise<T>;
-function nextEvent(c: HealthChecker, pred: (e: HealthEvent) => boolean, timeoutMs?: number): Promise<HealthEvent>;
-function nextEvent(c: HealthChecker, pred: (e: HealthEvent) => boolean, timeoutMs = 10_000): Promise<HealthEvent> {
-  const p = new Promise<HealthEvent>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      c.off('event', on);
-      reject(new Error(`no event matching ${pred.toString().slice(0, 160)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (e: HealthEvent): void => {
-      if (!pred(e)) return;
-      clearTimeout(timer);
-      c.off('event', on);
-      resolve(e);
-    };
-    c.on('event', on);
-  });
-  p.catch(() => {}); // a test that fails before awaiting it reports its own error, not this one
-  return p;
-}
 
 const stateIs = (dest: string, to: string) => (e: HealthEvent) => e.type === 'state' && e.destination === dest && e.to === to;
 
