@@ -25,6 +25,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchNamespaces } from './namespaces.mjs';
 import { median, rulesText } from './tables.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -40,18 +41,8 @@ const BASE_BIN = process.env.COLD_BASE_BIN;
 /** The table of test/bench/run.mjs (and floor.c), as ipvsadm rules. */
 
 
-const namespaces = [];
-function freshNamespace() {
-  const name = `ipvs-cold-${process.pid}-${namespaces.length}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  const ip = (...a) => execFileSync('ip', ['-n', name, ...a]);
-  ip('link', 'add', 'lan0', 'type', 'dummy');
-  ip('addr', 'add', '10.0.0.1/8', 'dev', 'lan0');
-  ip('link', 'set', 'lan0', 'up');
-  ip('link', 'set', 'lo', 'up');
-  return name;
-}
+const namespaces = benchNamespaces('ipvs-cold');
+const freshNamespace = () => namespaces.add();
 
 /** Run a fresh process to completion; its wall time in ms (output captured, as a pipe would). */
 function timed(file, args, input) {
@@ -141,6 +132,6 @@ try {
   console.log(`apply runs (ms): ipvs-ts ${apply.ours.map(Math.round).join(', ')}; ipvsadm -R ${apply.ipvsadm.map(Math.round).join(', ')}`);
   if (BASE_BIN) console.log(`other build (ms): list ${list.base.map(Math.round).join(', ')}; apply ${apply.base.map(Math.round).join(', ')}`);
 } finally {
-  for (const name of namespaces.splice(0)) spawnSync('ip', ['netns', 'del', name]);
+  namespaces.deleteAll({ strict: false });
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchNamespaces } from './namespaces.mjs';
 import { median, rulesText } from './tables.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,24 +62,15 @@ const ms = (t0) => performance.now() - t0;
 // Namespaces are flushed after use (services of all namespaces share one hash
 // table in the kernel) and deleted together at the end, so that no namespace
 // teardown runs in the background of a measurement.
-const namespaces = [];
+const namespaces = benchNamespaces('ipvs-bench');
 function freshNamespace() {
-  const name = `ipvs-bench-${process.pid}-${namespaces.length}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  const ip = (...a) => execFileSync('ip', ['-n', name, ...a]);
-  ip('link', 'add', 'lan0', 'type', 'dummy');
-  ip('addr', 'add', '10.0.0.1/8', 'dev', 'lan0');
-  ip('link', 'set', 'lan0', 'up');
-  ip('link', 'set', 'lo', 'up');
+  const name = namespaces.add();
   return {
     path: `/run/netns/${name}`,
     exec: (file, args, input) => execFileSync('ip', ['netns', 'exec', name, file, ...args], { input, maxBuffer: 1 << 28 }),
   };
 }
-function deleteNamespaces() {
-  for (const name of namespaces.splice(0)) execFileSync('ip', ['netns', 'del', name]);
-}
+const deleteNamespaces = () => namespaces.deleteAll();
 
 // ---- child mode: the large apply in a process of its own, for its peak RSS ----
 // argv: --large <JSON { n, spread, warm, measured, small: [6 namespaces] }>
