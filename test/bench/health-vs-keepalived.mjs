@@ -7,6 +7,13 @@
 // of the checking processes; checks done are counted by the server (accepted
 // connections), the same way for both.
 //
+// HEALTH_BENCH_MODE=together runs both checkers at once instead, keepalived
+// against port 8080 and ipvs-ts against 8081 of the same servers, and takes
+// the ratio of CPU per check from the same windows: the machine's speed
+// changes (a shared host, the sandbox's drifting CPU) then touch both alike.
+// Each side does N checks a second, so the sandbox carries twice the load;
+// HEALTH_BENCH_N=500 keeps its one CPU from saturating.
+//
 //   npm run build && npm run sandbox -- node test/bench/health-vs-keepalived.mjs
 //   HEALTH_BENCH_N=1000 HEALTH_BENCH_SECONDS=10 HEALTH_BENCH_ROUNDS=1 ...
 //   HEALTH_BENCH_DIST=/path/to/another/dist ... (time another build of ipvs-ts)
@@ -26,8 +33,10 @@ const root = join(here, '..', '..');
 const N = Number(process.env.HEALTH_BENCH_N ?? 1000);
 const SECONDS = Number(process.env.HEALTH_BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.HEALTH_BENCH_ROUNDS ?? 1);
+const TOGETHER = process.env.HEALTH_BENCH_MODE === 'together';
 const SETTLE_MS = 1000;
 const PORT = 8080;
+const OUR_PORT = TOGETHER ? PORT + 1 : PORT;
 const TICK = 100; // clock ticks per second (USER_HZ) for /proc/<pid>/stat
 const addr = (i) => `127.0.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
 
@@ -59,7 +68,7 @@ if (process.argv[2] === '--ours') {
   };
   const checker = new HealthChecker(ipvs, {
     service: { protocol: 'tcp', address: '10.99.0.2', port: 80, scheduler: 'wlc' },
-    destinations: Array.from({ length: N }, (_, i) => ({ address: addr(i), port: PORT, forward: 'masq' })),
+    destinations: Array.from({ length: N }, (_, i) => ({ address: addr(i), port: OUR_PORT, forward: 'masq' })),
     check: { type: 'tcp' }, intervalMs: 1000, timeoutMs: 1000,
   });
   checker.on('check', onCheck);
@@ -98,27 +107,36 @@ if (process.argv[2] === '--ours') {
   const children = [];
   try {
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    let accepted = 0;
+    // Connections accepted per port: keepalived's checks on PORT, ours on OUR_PORT.
+    const accepted = { [PORT]: 0, [OUR_PORT]: 0 };
     const server = inNs(process.execPath, ['-e', `
-      let n = 0; const s = require('net').createServer((c) => { n++; c.destroy(); });
-      s.listen({ port: ${PORT}, host: '0.0.0.0', backlog: 65535 }, () => console.log('ready'));
-      setInterval(() => console.log('count ' + n), 200);`]);
+      const net = require('net'); const n = {};
+      for (const port of new Set([${PORT}, ${OUR_PORT}])) {
+        n[port] = 0;
+        net.createServer((c) => { n[port]++; c.destroy(); }).listen({ port, host: '0.0.0.0', backlog: 65535 });
+      }
+      console.log('ready');
+      setInterval(() => console.log('count ' + JSON.stringify(n)), 200);`]);
     children.push(server);
     await new Promise((r) => server.stdout.once('data', r));
     server.stdout.on('data', (d) => {
-      const m = /count (\d+)\s*$/.exec(String(d));
-      if (m) accepted = Number(m[1]);
+      const m = /count (\{[^\n]*\})\s*$/.exec(String(d));
+      if (m) Object.assign(accepted, JSON.parse(m[1]));
     });
-    const measure = async (pids) => {
-      const a0 = accepted;
-      const c0 = cpuOf(pids);
+    // One window; sides: [{ pids, port }], measured over the same seconds.
+    const measureSides = async (sides) => {
+      const a0 = sides.map((x) => accepted[x.port]);
+      const c0 = sides.map((x) => cpuOf(x.pids));
       const t0 = performance.now();
       await sleep(SECONDS * 1000);
-      const cpuMs = ((cpuOf(pids) - c0) * 1000) / TICK;
-      const checks = accepted - a0;
       const seconds = (performance.now() - t0) / 1000;
-      return { checks, checksPerSecond: Math.round(checks / seconds), cpuMs, cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000 };
+      return sides.map((x, i) => {
+        const cpuMs = ((cpuOf(x.pids) - c0[i]) * 1000) / TICK;
+        const checks = accepted[x.port] - a0[i];
+        return { checks, checksPerSecond: Math.round(checks / seconds), cpuMs, cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000 };
+      });
     };
+    const measure = async (pids, port) => (await measureSides([{ pids, port }]))[0];
     const signal = (pids, sig) => pids.forEach((p) => process.kill(Number(p), sig));
 
     // keepalived: one virtual server with N real servers, TCP_CHECK, delay_loop 1.
@@ -140,16 +158,26 @@ if (process.argv[2] === '--ours') {
     // after a settling second; the ratio is taken per round, so that a change of
     // the machine's speed between rounds (a shared host) cancels out.
     const rounds = [];
-    for (let r = 0; r < ROUNDS; r++) {
+    if (TOGETHER) {
+      signal(kaPids, 'SIGCONT');
+      await sleep(SETTLE_MS);
+      ours.stdin.write('on\n');
+      for (let r = 0; r < ROUNDS; r++) {
+        const [keepalived, mine] = await measureSides([{ pids: kaPids, port: PORT }, { pids: ourPids, port: OUR_PORT }]);
+        rounds.push({ keepalived, ipvsTs: mine, cpuRatio: Math.round((mine.cpuMsPerCheck / keepalived.cpuMsPerCheck) * 100) / 100 });
+      }
+      ours.stdin.write('off\n');
+    }
+    for (let r = 0; !TOGETHER && r < ROUNDS; r++) {
       signal(ourPids, 'SIGSTOP');
       signal(kaPids, 'SIGCONT');
       await sleep(SETTLE_MS);
-      const keepalived = await measure(kaPids);
+      const keepalived = await measure(kaPids, PORT);
       signal(kaPids, 'SIGSTOP');
       signal(ourPids, 'SIGCONT');
       await sleep(SETTLE_MS);
       ours.stdin.write('on\n');
-      const mine = await measure(ourPids);
+      const mine = await measure(ourPids, OUR_PORT);
       ours.stdin.write('off\n');
       rounds.push({ keepalived, ipvsTs: mine, cpuRatio: Math.round((mine.cpuMsPerCheck / keepalived.cpuMsPerCheck) * 100) / 100 });
     }
@@ -167,7 +195,7 @@ if (process.argv[2] === '--ours') {
       return { checks, cpuMs, cpuMsPerCheck: Math.round((cpuMs / checks) * 1000) / 1000 };
     };
     console.log(JSON.stringify({
-      destinations: N, seconds: SECONDS, rounds,
+      destinations: N, seconds: SECONDS, mode: TOGETHER ? 'together' : 'alternating', rounds,
       keepalived: total('keepalived'), ipvsTs: { ...total('ipvsTs'), latenessMs: lateness },
       cpuRatioMedian: median(rounds.map((x) => x.cpuRatio)),
     }, null, 1));
