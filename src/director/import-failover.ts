@@ -91,6 +91,12 @@ function fromLvs(lvs: Record<string, unknown>): FailoverDraft {
   if (lvs.backupActive === false) notMapped.push('backup_active = 0');
   for (const k of ['natRouter', 'natNetmask', 'monitorLinks', 'service']) if (lvs[k] !== undefined) notMapped.push(`${k} (${JSON.stringify(lvs[k])})`);
   const missing = ['keysFile or keys', 'stateFile'];
+  const draft: FailoverDraft = { failover: f, missing, notMapped };
+  // The virtual servers' addresses (`address = VIP eth0:1`) on one device: the VIPs that follow the role.
+  const vips = Array.isArray(lvs.virtualAddresses) ? (lvs.virtualAddresses as { address: string; interface?: string }[]) : [];
+  const devices = new Set(vips.map((v) => v.interface?.split(':')[0]));
+  if (vips.length && devices.size === 1 && [...devices][0]) draft.host = { vips: [...new Set(vips.map((v) => v.address))], interface: [...devices][0]! };
+  else if (vips.length) notMapped.push(`virtual addresses on ${devices.size > 1 ? 'several devices' : 'no device'} (${vips.map((v) => v.address).join(', ')}): give host.vips and host.interface`);
   // syncdaemon = 1 runs the kernel's sync daemon on syncd_iface with syncd_id, following the role.
   if (lvs.syncDaemon === true) {
     if (str(lvs.syncInterface)) f.syncDaemon = syncSettings(str(lvs.syncInterface)!, num(lvs.syncId) !== undefined ? { syncId: lvs.syncId } : {});
@@ -99,7 +105,7 @@ function fromLvs(lvs: Record<string, unknown>): FailoverDraft {
     notMapped.push(`syncd_iface/syncd_id without syncdaemon = 1 (no sync daemon is run)`);
   }
   if (!backup) missing.push('peers (no backup address)');
-  return { failover: f, missing, notMapped };
+  return draft;
 }
 
 /**

@@ -134,6 +134,8 @@ describe('a JSON configuration importing a file', () => {
       nodeId: 1, priority: 150, bindAddress: '10.0.0.1', peers: [{ nodeId: 2, address: '10.0.0.2' }], intervalMs: 1000, deadMs: 3000, port: 1539,
       syncDaemon: { interface: 'eth1', syncId: 9 }, keysFile: '/etc/ipvs-ts/authkeys', stateFile: '/var/lib/gen',
     });
+    // The virtual addresses (address = VIP eth0:1) on their device, forwarded as the servers are (network = direct).
+    expect(c.config.host).toEqual({ vips: ['192.0.2.10'], interface: 'eth0', forwarding: 'dr' });
     // The failover runs: no draft warning.
     expect(c.warnings.some((w) => w.key === 'failover')).toBe(false);
   });
