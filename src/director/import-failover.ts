@@ -1,10 +1,11 @@
 /**
- * The failover settings of imported files (keepalived's `vrrp_instance`,
- * lvs.cf's primary/backup/heartbeat settings) as a draft of the daemon's
- * `failover` section: what maps cleanly is carried over, what a daemon still
- * needs (node ids, an HMAC key, the state file) and what does not map are
- * listed. The daemon does not run a draft: it is shown in a warning, to be
- * completed in an ipvs-ts JSON configuration.
+ * The failover settings of imported files (keepalived's `vrrp_instance` and
+ * `lvs_sync_daemon`, lvs.cf's primary/backup/heartbeat and sync daemon
+ * settings) as a draft of the daemon's `failover` section: what maps cleanly
+ * is carried over, what a daemon still needs (node ids, an HMAC key, the
+ * state file) and what does not map are listed. A bare imported file's draft
+ * is shown in a warning; a JSON configuration that imports the file
+ * completes it and runs it (`import-config.ts`).
  * @module
  */
 import type { DirectorFailoverConfig, DirectorSyncDaemon } from './failover-config.js';
@@ -13,7 +14,7 @@ import type { DirectorFailoverConfig, DirectorSyncDaemon } from './failover-conf
 export interface FailoverDraft {
   /** The fields that map cleanly. */
   failover: Partial<DirectorFailoverConfig>;
-  /** VIPs and their interface, for `host` (keepalived's `virtual_ipaddress`). */
+  /** VIPs and their interface, for `host` (keepalived's `virtual_ipaddress`, lvs.cf's virtual server addresses). */
   host?: { vips: string[]; interface: string };
   /** Fields a daemon needs that the file does not give. */
   missing: string[];
