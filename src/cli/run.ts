@@ -8,6 +8,8 @@
  * anything. Imported only when the command runs.
  * @module
  */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { ImportWarning } from '../importers/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Director, DirectorEvent } from '../director/director.js';
@@ -17,10 +19,20 @@ import { formatOperation, formatPlanDiff } from './plan-diff.js';
 import { EXIT, InputError, UsageError, type CliIo } from './io.js';
 import { readInclude, type CommandContext } from './commands.js';
 
+/** Reads the file a JSON configuration's `import` names, relative to the configuration's directory. */
+function readImport(name: string, from: string): { file: string; text: string } {
+  const path = isAbsolute(name) ? name : join(dirname(from), name);
+  try {
+    return { file: path, text: readFileSync(path, 'utf8') };
+  } catch (e) {
+    throw new InputError(`${from}: import.file: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
 async function load(io: CliIo, file: string, format: ConfigFormat | undefined): Promise<LoadedConfig> {
   const text = await io.readFile(file);
   try {
-    return parseDirectorConfig(text, { file, readInclude, ...(format ? { format } : {}) });
+    return parseDirectorConfig(text, { file, readInclude, readImport, ...(format ? { format } : {}) });
   } catch (e) {
     if (e instanceof ConfigSyntaxError) throw new InputError(e.message);
     if (e instanceof InvalidArgumentError) throw new InputError(e.message.startsWith(`${file}:`) ? e.message : `${file}: ${e.problems.join('; ')}`);
@@ -82,7 +94,9 @@ export function formatDirectorEvent(e: DirectorEvent): string | undefined {
 }
 
 async function check(ctx: CommandContext, loaded: LoadedConfig, file: string): Promise<number> {
-  ctx.io.stdout(`${file}: valid ${loaded.format} configuration: ${summary(loaded)}\n`);
+  const from = loaded.imported ? ` (importing ${loaded.imported.file} as ${loaded.imported.format})` : '';
+  const election = loaded.config.failover ? `; failover: node ${loaded.config.failover.nodeId}, priority ${loaded.config.failover.priority}, peers ${loaded.config.failover.peers.map((p) => `${p.nodeId}${p.address ? `@${p.address}` : ''}`).join(', ')}${loaded.config.failover.syncDaemon ? `, sync daemon on ${loaded.config.failover.syncDaemon.interface}` : ''}` : '';
+  ctx.io.stdout(`${file}: valid ${loaded.format} configuration${from}: ${summary(loaded)}${election}\n`);
   if (ctx.netns === undefined) return EXIT.OK;
   // With a namespace: the plan a start would carry out there (read only).
   const [{ Ipvs }, { reloadPlan }] = await Promise.all([import('../ipvs/client.js'), import('../director/reload-plan.js')]);

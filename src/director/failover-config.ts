@@ -9,6 +9,8 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import type { HeartbeatPeer } from '../heartbeat/heartbeat.js';
 import { normaliseKeys, type HeartbeatKeys } from '../heartbeat/keys.js';
+import type { DaemonSpec } from '../ipvs/types.js';
+import { normalizeDaemon } from '../ipvs/validate.js';
 
 /** A ping tracker: reaching more of `nodes` raises the priority (see the heartbeat module's `PingTracker`). */
 export interface DirectorPingTracker {
@@ -23,6 +25,13 @@ export interface DirectorPingTracker {
   /** Time between rounds (default 1 000 ms). */
   intervalMs?: number;
 }
+
+/**
+ * The kernel's connection sync daemon following the role (keepalived's
+ * `lvs_sync_daemon`): the master runs the `master` daemon, a backup the
+ * `backup` one. The fields of `Ipvs.startDaemon()` without `state`.
+ */
+export type DirectorSyncDaemon = Omit<DaemonSpec, 'state'>;
 
 /** The daemon's failover settings (`failover` in the configuration). */
 export interface DirectorFailoverConfig {
@@ -60,9 +69,12 @@ export interface DirectorFailoverConfig {
   stateFile: string;
   /** Ping trackers moving the priority. */
   pingTrackers?: DirectorPingTracker[];
+  /** Run the connection sync daemon as the role: `master` on the master, `backup` on a backup. */
+  syncDaemon?: DirectorSyncDaemon;
 }
 
-const FIELDS = new Set(['nodeId', 'priority', 'preempt', 'preemptDelayMs', 'peers', 'multicast', 'bindAddress', 'port', 'cluster', 'intervalMs', 'deadMs', 'initDeadMs', 'keysFile', 'keys', 'activeKey', 'stateFile', 'pingTrackers']);
+const FIELDS = new Set(['nodeId', 'priority', 'preempt', 'preemptDelayMs', 'peers', 'multicast', 'bindAddress', 'port', 'cluster', 'intervalMs', 'deadMs', 'initDeadMs', 'keysFile', 'keys', 'activeKey', 'stateFile', 'pingTrackers', 'syncDaemon']);
+const SYNC_FIELDS = new Set(['interface', 'syncId', 'maxLength', 'multicastGroup', 'multicastPort', 'multicastTtl']);
 const TRACKER_FIELDS = new Set(['nodes', 'port', 'weight', 'faultWhenNone', 'intervalMs']);
 
 const isInt = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
@@ -134,6 +146,28 @@ export function failoverProblems(f: unknown, at = 'failover'): string[] {
     if (t.faultWhenNone !== undefined && typeof t.faultWhenNone !== 'boolean') p(`${ta}.faultWhenNone`, 'must be true or false');
     if (t.intervalMs !== undefined && !isInt(t.intervalMs, 10, 3_600_000)) p(`${ta}.intervalMs`, 'must be an integer 10..3600000');
   });
+  if (c.syncDaemon !== undefined) out.push(...syncDaemonProblems(c.syncDaemon, `${at}.syncDaemon`));
+  return out;
+}
+
+/** Every problem of a `syncDaemon` setting, as `AT.FIELD: message` (the kernel's ranges, as `Ipvs.startDaemon()` checks them). */
+function syncDaemonProblems(d: unknown, at: string): string[] {
+  if (d === null || typeof d !== 'object' || Array.isArray(d)) return [`${at}: must be an object { interface, syncId, maxLength, multicastGroup, multicastPort, multicastTtl }`];
+  const out = Object.keys(d).filter((k) => !SYNC_FIELDS.has(k)).map((k) => `${at}.${k}: unknown field${k === 'state' ? ' (the state follows the role)' : ''}`);
+  // normalizeDaemon stops at the first problem: check each field on its own to name them all.
+  const spec = d as DirectorSyncDaemon;
+  const probes: [keyof DirectorSyncDaemon, DaemonSpec][] = [['interface', { state: 'master', interface: spec.interface }]];
+  for (const k of ['syncId', 'maxLength', 'multicastGroup', 'multicastPort', 'multicastTtl'] as const) {
+    if (spec[k] !== undefined) probes.push([k, { state: 'master', interface: 'lo', [k]: spec[k] } as DaemonSpec]);
+  }
+  for (const [, probe] of probes) {
+    try {
+      normalizeDaemon(probe);
+    } catch (e) {
+      if (!(e instanceof InvalidArgumentError)) throw e;
+      out.push(...e.problems.map((x) => `${at}.${x.replace(/^daemon\./, '')}`));
+    }
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The daemon's election: a heartbeat to the peers, an {@link Election} on it
- * and a {@link Failover} whose resources are the heartbeat module's
- * the daemon's own table (`owned-table.ts`) and one `vip` per VIP of `host.vips`,
+ * and a {@link Failover} whose resources are
+ * the daemon's own table (`owned-table.ts`), the connection sync daemon
+ * (with `failover.syncDaemon`) and one `vip` per VIP of `host.vips`,
  * plus a hook that points the health checkers at the kernel (master) or at
  * memory (backup). Events: `'transition'` (a {@link Transition} fully
  * handled), `'resource'` (a failed resource action).
@@ -12,7 +13,7 @@ import { Election, type Transition } from '../heartbeat/election.js';
 import { Failover, type Resource, type ResourceEvent } from '../heartbeat/failover.js';
 import { Heartbeat, type HeartbeatStats } from '../heartbeat/heartbeat.js';
 import { loadAuthKeys } from '../heartbeat/keys.js';
-import { vip } from '../heartbeat/resources.js';
+import { syncDaemon, vip } from '../heartbeat/resources.js';
 import { PingTracker } from '../heartbeat/trackers.js';
 import type { ElectionState } from '../heartbeat/advert.js';
 import { defaultActiveKey, type DirectorFailoverConfig } from './failover-config.js';
@@ -75,9 +76,11 @@ export class DirectorFailover extends EventEmitter {
     const trackers = (f.pingTrackers ?? []).map((t) => new PingTracker(t));
     const election = new Election(heartbeat, { priority: f.priority, ...(f.preempt !== undefined ? { preempt: f.preempt } : {}), ...(f.preemptDelayMs !== undefined ? { preemptDelayMs: f.preemptDelayMs } : {}), trackers });
     const ns = o.netns !== undefined ? { netns: o.netns } : {};
-    // Start order: table, VIPs, then the checkers write to the kernel; the stop order is the reverse.
+    // Start order: table, sync daemon, VIPs, then the checkers write to the kernel; the stop order is the reverse.
+    // The sync daemon runs as master while master and as backup while backup (stopped when leaving either).
     const resources: Resource[] = [
       o.table,
+      ...(f.syncDaemon !== undefined ? [syncDaemon({ ...f.syncDaemon, ...ns })] : []),
       ...(o.host?.vips ?? []).map((v) => vip({ address: v, interface: o.host!.interface, ...ns, announce: { count: 3, intervalMs: 200 } })),
       { name: 'health checks', acquire: async () => o.onRole(true), release: async () => o.onRole(false) },
     ];

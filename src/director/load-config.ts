@@ -12,6 +12,7 @@ import { importPiranha } from '../importers/piranha.js';
 import type { ImportOptions, ImportResult, ImportWarning } from '../importers/types.js';
 import { validateDirectorConfig, type DirectorConfig, type ValidatedConfig } from './config.js';
 import { failoverDraftWarning } from './import-failover.js';
+import { importReferenceProblems, markImportedProblems, mergeImport, type ImportedFormat, type ImportReference } from './import-config.js';
 
 /** Formats `ipvs-ts run` reads. */
 export type ConfigFormat = 'json' | 'ldirectord' | 'lvs' | 'keepalived';
@@ -27,6 +28,12 @@ export interface ParseConfigOptions {
   format?: ConfigFormat;
   /** Reads keepalived's `include` files. */
   readInclude?: ImportOptions['readInclude'];
+  /**
+   * Reads the file a JSON configuration's `import` names (`from` is the
+   * configuration's `file`; relative names are the caller's to resolve).
+   * Without it, a configuration with `import` is refused.
+   */
+  readImport?: (name: string, from: string) => { file: string; text: string };
 }
 
 /** A configuration read and validated. */
@@ -35,6 +42,8 @@ export interface LoadedConfig extends ValidatedConfig {
   format: ConfigFormat;
   /** What was read but is not carried out (the importers' warnings, and failover settings of imported files). */
   warnings: ImportWarning[];
+  /** The file a JSON configuration's `import` read, and its format. */
+  imported?: { file: string; format: ImportedFormat };
 }
 
 /** A configuration that cannot be parsed as JSON, with its place (`file:line:column: ...`). */
@@ -67,7 +76,7 @@ function lineColumn(text: string, position: number): string {
 export function configFromImport(result: ImportResult, file = result.format as string): { config: DirectorConfig; warnings: ImportWarning[] } {
   const warnings = [...result.warnings];
   if (result.failover !== undefined) {
-    warnings.push({ file, line: 0, key: 'failover', message: failoverDraftWarning(String(result.format), result.failover) });
+    warnings.push({ file, line: 0, key: 'failover', message: failoverDraftWarning(String(result.format), result.failover, file) });
   }
   return { config: { table: result.desired, health: result.health }, warnings };
 }
@@ -95,6 +104,7 @@ export function parseDirectorConfig(text: string, options: ParseConfigOptions = 
       const pos = /position (\d+)/.exec(msg);
       throw new ConfigSyntaxError(`${file}:${pos ? lineColumn(text, Number(pos[1])) : '1:1'}: not JSON (${msg})`);
     }
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'import' in value) return withImport(value as Record<string, unknown>, file, options);
     // What `ipvs-ts import` writes is taken as it is.
     if (value !== null && typeof value === 'object' && 'format' in value && 'desired' in value) {
       const { config, warnings } = configFromImport(value as ImportResult, file);
@@ -102,8 +112,31 @@ export function parseDirectorConfig(text: string, options: ParseConfigOptions = 
     }
     return { format, ...validateDirectorConfig(value), warnings: [] };
   }
-  const io: ImportOptions = { file, ...(options.readInclude ? { readInclude: options.readInclude } : {}) };
-  const result = format === 'ldirectord' ? importLdirectord(text, io) : format === 'lvs' ? importPiranha(text, io) : importKeepalived(text, io);
+  const result = runImporter(format, text, file, options);
   const { config, warnings } = configFromImport(result, file);
   return { format, ...validateDirectorConfig(config), warnings };
+}
+
+function runImporter(format: Exclude<ConfigFormat, 'json'>, text: string, file: string, options: ParseConfigOptions): ImportResult {
+  const io: ImportOptions = { file, ...(options.readInclude ? { readInclude: options.readInclude } : {}) };
+  return format === 'ldirectord' ? importLdirectord(text, io) : format === 'lvs' ? importPiranha(text, io) : importKeepalived(text, io);
+}
+
+/** A JSON configuration with `import`: the imported file read, the JSON laid over it, the whole validated. */
+function withImport(value: Record<string, unknown>, file: string, options: ParseConfigOptions): LoadedConfig {
+  const problems = importReferenceProblems(value.import);
+  if (problems.length) throw new InvalidArgumentError(problems[0]!.slice(0, problems[0]!.indexOf(': ')), problems[0]!.slice(problems[0]!.indexOf(': ') + 2), problems);
+  if (!options.readImport) throw new InvalidArgumentError('import', 'cannot read imported files here (no readImport given)');
+  const ref = value.import as ImportReference;
+  const read = options.readImport(ref.file, file);
+  const format = ref.format ?? detectConfigFormat(read.text);
+  if (format === undefined || format === 'json') throw new InvalidArgumentError('import.format', `cannot tell the format of ${read.file} (not ldirectord.cf, lvs.cf or keepalived.conf); give import.format`);
+  const { import: _, ...own } = value;
+  const merged = mergeImport(own, runImporter(format, read.text, read.file, options), read.file);
+  try {
+    return { format: 'json', ...validateDirectorConfig(merged.config), warnings: merged.warnings, imported: { file: read.file, format } };
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw markImportedProblems(e, merged.imported, read.file);
+    throw e;
+  }
 }

@@ -124,8 +124,19 @@ export function importKeepalived(text: string, options: ImportOptions = {}): Imp
   const services: ServiceState[] = [];
   const health: ImportedHealth[] = [];
   const vrrp: Record<string, unknown>[] = [];
+  let sync: Record<string, unknown> | undefined;
   for (const n of tree) {
     switch (n.key) {
+      case 'global_defs': {
+        // Only lvs_sync_daemon has a counterpart (the failover's sync daemon); the rest is named in one warning.
+        const other: string[] = [];
+        for (const c of n.children ?? []) {
+          if (c.key === 'lvs_sync_daemon') sync = readSyncDaemon(c, warn);
+          else other.push(c.key);
+        }
+        if (other.length) warn(n, n.key, `global_defs { ${other.join(', ')} } not carried over`);
+        break;
+      }
       case 'virtual_server': {
         const r = readVirtualServer(n, warn);
         if (r) {
@@ -143,7 +154,7 @@ export function importKeepalived(text: string, options: ImportOptions = {}): Imp
   }
   warnings.sort((a, b) => (a.file === b.file ? a.line - b.line : 0));
   const result: ImportResult = { format: 'keepalived', desired: { services }, health, warnings };
-  if (vrrp.length) result.failover = { vrrpInstances: vrrp };
+  if (vrrp.length || sync) result.failover = { vrrpInstances: vrrp, ...(sync ? { syncDaemon: sync } : {}) };
   return result;
 }
 
@@ -387,6 +398,29 @@ function readVirtualServer(vs: Node, warn: Warn): { service: ServiceState; healt
   const others = checks.slice(1).filter((c) => JSON.stringify(c.check) !== JSON.stringify(first.check));
   if (others.length) h.destinationChecks = others.map((c) => ({ address: c.address, port: c.port, check: c.check }));
   return { service, health: h };
+}
+
+/**
+ * `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`
+ * (keepalived.conf(5), global_defs): the sync daemon follows that instance's role.
+ */
+function readSyncDaemon(n: Node, warn: Warn): Record<string, unknown> {
+  const out: Record<string, unknown> = { interface: arg(n, 0).text, instance: arg(n, 1).text };
+  const NAMES: Record<string, [string, number, number]> = { id: ['syncId', 0, 255], maxlen: ['maxLength', 1, 65507], port: ['multicastPort', 1, 65535], ttl: ['multicastTtl', 1, 255] };
+  for (let i = 2; i < n.args.length; i++) {
+    const w = n.args[i]!;
+    const value = n.args[i + 1];
+    const named = NAMES[w.text];
+    if ((named || w.text === 'group') && !value) fail(w.place, `lvs_sync_daemon ${w.text} needs a value`);
+    if (named) out[named[0]] = parseCount(value!.text, `lvs_sync_daemon ${w.text}`, value!.place, named[1], named[2]);
+    else if (w.text === 'group') out.multicastGroup = parseAddress(value!.text, 'lvs_sync_daemon group', value!.place);
+    else {
+      warn(w, n.key, `lvs_sync_daemon option ${JSON.stringify(w.text)} not carried over`);
+      continue;
+    }
+    i++;
+  }
+  return out;
 }
 
 function readVrrp(n: Node, warn: Warn): Record<string, unknown> {

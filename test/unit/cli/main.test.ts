@@ -131,3 +131,32 @@ describe('plan diff', () => {
     expect(formatOperation({ op: 'stop-daemon', state: 'backup', before: { state: 'backup', interface: 'eth0' } })).toBe('- sync daemon backup');
   });
 });
+
+describe('run --check of a JSON configuration importing a file', () => {
+  it('reads the imported file next to the JSON, validates the merged whole, names imported fields with their file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipvs-run-import-'));
+    try {
+      writeFileSync(join(dir, 'lvs.cf'), 'primary = 10.0.0.1\nbackup = 10.0.0.2\nservice = lvs\nsyncdaemon = 1\nsyncd_iface = eth1\nsyncd_id = 4\nnetwork = direct\nvirtual web {\n  address = 192.0.2.10 eth0:1\n  port = 80\n  scheduler = rr\n  server a {\n    address = 10.0.1.1\n  }\n}\n');
+      const good = join(dir, 'lb1.json');
+      writeFileSync(good, JSON.stringify({ import: { file: 'lvs.cf' }, failover: { keysFile: '/etc/ipvs-ts/authkeys', stateFile: '/var/lib/ipvs-ts/gen' } }));
+      const ok = await cli(['run', good, '--check']);
+      expect(ok.code).toBe(EXIT.OK);
+      expect(ok.out).toBe(`${good}: valid json configuration (importing ${join(dir, 'lvs.cf')} as lvs): 1 service, 1 destination, 1 checked; failover: node 1, priority 200, peers 2@10.0.0.2, sync daemon on eth1\n`);
+      expect(ok.err).not.toMatch(/failover settings are not run/);
+
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, JSON.stringify({ import: { file: 'lvs.cf' }, failover: { keysFile: '/k', stateFile: '/s', priority: 0 } }));
+      const refused = await cli(['run', bad, '--check']);
+      expect(refused.code).toBe(EXIT.INVALID_INPUT);
+      expect(refused.err).toMatch(new RegExp(`^ipvs-ts: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*failover\\.priority: must be an integer 1\\.\\.254, got 0`));
+
+      const missing = join(dir, 'missing.json');
+      writeFileSync(missing, JSON.stringify({ import: { file: 'nowhere.cf' }, failover: {} }));
+      const unread = await cli(['run', missing, '--check']);
+      expect(unread.code).toBe(EXIT.INVALID_INPUT);
+      expect(unread.err).toContain(`${missing}: import.file: cannot read ${join(dir, 'nowhere.cf')} (ENOENT)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

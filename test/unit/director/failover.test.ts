@@ -81,10 +81,10 @@ describe('draftFailover (imported failover settings)', () => {
   });
 
   it('maps lvs.cf heartbeat settings for the primary', () => {
-    const d = draftFailover('lvs', { primary: '10.0.0.1', backup: '10.0.0.2', keepaliveMs: 2000, deadtimeMs: 6000, heartbeatPort: 539, syncDaemon: true })!;
-    expect(d.failover).toEqual({ nodeId: 1, priority: 200, bindAddress: '10.0.0.1', peers: [{ nodeId: 2, address: '10.0.0.2' }], intervalMs: 2000, deadMs: 6000, port: 539 });
-    expect(d.notMapped).toEqual(['syncDaemon (true)']);
-    expect(failoverDraftWarning('lvs', { primary: '10.0.0.1' })).toMatch(/still needed: keysFile or keys, stateFile, peers/);
+    const d = draftFailover('lvs', { primary: '10.0.0.1', backup: '10.0.0.2', keepaliveMs: 2000, deadtimeMs: 6000, heartbeatPort: 539, syncDaemon: true, syncInterface: 'eth1', syncId: 7, natRouter: { address: '10.0.0.254' } })!;
+    expect(d.failover).toEqual({ nodeId: 1, priority: 200, bindAddress: '10.0.0.1', peers: [{ nodeId: 2, address: '10.0.0.2' }], intervalMs: 2000, deadMs: 6000, port: 539, syncDaemon: { interface: 'eth1', syncId: 7 } });
+    expect(d.notMapped).toEqual(['natRouter ({"address":"10.0.0.254"})']);
+    expect(failoverDraftWarning('lvs', { primary: '10.0.0.1' })).toMatch(/still needed in "failover": keysFile or keys, stateFile, peers/);
     expect(draftFailover('ldirectord', {})).toBeUndefined();
   });
 });
