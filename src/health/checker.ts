@@ -29,7 +29,7 @@ import { readMaintenanceDir } from './maintenance-dir.js';
 import { Pool, type Member } from './pool.js';
 import { reconfigurePool, type ReconfigureOutcome } from './reconfigure.js';
 import { nextDueAt, SCHEDULE_EARLY_MS, spreadStartOffsets } from './check-schedule.js';
-import { runCheck, type RunCheckOptions } from './run-check.js';
+import { runCheck, startCheck, type RunCheckOptions } from './run-check.js';
 import { removeFromTable, syncTable } from './table-sync.js';
 import { tickNow } from './tick-clock.js';
 import type { CheckResult } from './spec.js';
@@ -248,33 +248,64 @@ export class HealthChecker extends EventEmitter {
   private schedule(m: Member, delayMs: number): void {
     if (!this.running || m.removing || m.draining) return;
     m.dueAt = this.clock.now() + Math.max(0, delayMs);
-    m.timer = this.schedules.add(Math.max(0, delayMs), () => void this.checkOnce(m));
+    m.timer = this.schedules.add(Math.max(0, delayMs), this.startOf(m));
   }
 
-  /** One guarded check: a throw, a rejection or a runner that never settles is a failure. */
-  private guardedCheck(m: Member): Promise<CheckResult> {
+  /** Per member, made once: what its schedule entry runs, and where its result goes (no closure per check). */
+  private readonly starters = new WeakMap<Member, () => void>();
+  private readonly receivers = new WeakMap<Member, (result: CheckResult) => void>();
+
+  private startOf(m: Member): () => void {
+    let f = this.starters.get(m);
+    if (f === undefined) {
+      f = () => this.checkOnce(m);
+      this.starters.set(m, f);
+    }
+    return f;
+  }
+
+  private receiverOf(m: Member): (result: CheckResult) => void {
+    let f = this.receivers.get(m);
+    if (f === undefined) {
+      f = (result) => this.checked(m, result);
+      this.receivers.set(m, f);
+    }
+    return f;
+  }
+
+  /**
+   * One guarded check, its result to `onResult` once: a throw, a rejection or
+   * a runner that never settles is a failure. The default runner goes through
+   * startCheck (no promise per TCP check; it never throws for a server and
+   * keeps its own deadline, so it needs no second guard).
+   */
+  private guardedCheck(m: Member, onResult: (result: CheckResult) => void): void {
     const started = this.clock.now();
     const threw = (e: unknown): CheckResult => ({ ok: false, latencyMs: this.clock.now() - started, detail: `check threw: ${(e as Error)?.message ?? String(e)}` });
     if (this.runner === runCheck) {
-      // runCheck keeps its own deadline and never rejects for a server: no second guard needed.
-      return runCheck(m.check, m.target, this.checkOptions).catch(threw);
+      try {
+        startCheck(m.check, m.target, this.checkOptions, onResult);
+      } catch (e) {
+        const r = threw(e);
+        queueMicrotask(() => onResult(r));
+      }
+      return;
     }
     const limit = (m.check.timeoutMs ?? this.pool.timeoutMs) + 1000;
-    return new Promise<CheckResult>((resolve) => {
-      let settled = false;
-      const settle = (r: CheckResult): void => {
-        if (settled) return;
-        settled = true;
-        deadline.cancel();
-        resolve(r);
-      };
-      const deadline = this.guardDeadlines.add(limit, () => settle({ ok: false, latencyMs: this.clock.now() - started, detail: `check did not settle within ${limit} ms` }));
-      try {
-        this.runner(m.check, m.target, this.checkOptions).then(settle, (e: unknown) => settle(threw(e)));
-      } catch (e) {
-        settle(threw(e));
-      }
-    });
+    let settled = false;
+    const settle = (r: CheckResult): void => {
+      if (settled) return;
+      settled = true;
+      deadline.cancel();
+      onResult(r);
+    };
+    const deadline = this.guardDeadlines.add(limit, () => settle({ ok: false, latencyMs: this.clock.now() - started, detail: `check did not settle within ${limit} ms` }));
+    try {
+      this.runner(m.check, m.target, this.checkOptions).then(settle, (e: unknown) => settle(threw(e)));
+    } catch (e) {
+      const r = threw(e);
+      queueMicrotask(() => settle(r));
+    }
   }
 
   /** Someone hears `check` events (they cost an object and an emit per check otherwise). */
@@ -282,11 +313,15 @@ export class HealthChecker extends EventEmitter {
     return this.streams.size > 0 || this.listenerCount('check') > 0 || this.listenerCount('event') > 0;
   }
 
-  private async checkOnce(m: Member): Promise<void> {
+  private checkOnce(m: Member): void {
+    if (!this.running || m.removing) return;
+    // m.dueAt stays this check's due time until checked() schedules the next one.
+    this.guardedCheck(m, this.receiverOf(m));
+  }
+
+  private checked(m: Member, result: CheckResult): void {
     if (!this.running || m.removing) return;
     const due = m.dueAt;
-    const result = await this.guardedCheck(m);
-    if (!this.running || m.removing) return;
     if (this.hearsChecks()) this.emitEvent({ type: 'check', destination: m.name, result });
     const pool = this.pool;
     const before = pool.desired(m, pool.expected.get(m.name) ?? null);

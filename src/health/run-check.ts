@@ -4,7 +4,7 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { DeadlineQueue } from './deadlines.js';
+import { DeadlineQueue, type Deadline } from './deadlines.js';
 import { probeExec } from './probe-exec.js';
 import { probeDns, probeIcmp, probeUdp } from './probes-datagram.js';
 import { errorText, probeHttp, probeNegotiate, probeTcp, type ProbeOutcome, type ProbeRun } from './probes-stream.js';
@@ -18,6 +18,12 @@ import { startTcpConnect, type SocketPlace, type TcpConnectHandle } from './tran
  * in use; changing one in place after a check skips its re-validation.
  */
 const validated = new WeakSet<CheckSpec>();
+
+function validateOnce(spec: CheckSpec): void {
+  if (validated.has(spec)) return;
+  validateCheckSpec(spec);
+  validated.add(spec);
+}
 
 /** The abort reason once a check has its result. */
 const CHECK_OVER = Object.freeze({ name: 'CheckOver', message: 'the check is over' });
@@ -82,12 +88,9 @@ function dispatch(spec: CheckSpec, target: CheckTarget, run: ProbeRun): Promise<
  * ```
  */
 export async function runCheck(spec: CheckSpec, target: CheckTarget, options: RunCheckOptions = {}): Promise<CheckResult> {
-  if (!validated.has(spec)) {
-    validateCheckSpec(spec);
-    validated.add(spec);
-  }
+  validateOnce(spec);
   const timeoutMs = spec.timeoutMs ?? options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-  if (spec.type === 'tcp') return runTcpCheck(spec.port ?? target.port, target.address, spec.source, timeoutMs, options);
+  if (spec.type === 'tcp') return new Promise((resolve) => startTcpCheck(spec.port ?? target.port, target.address, spec.source, timeoutMs, options, resolve));
   const started = performance.now();
   const controller = new AbortController();
   let timedOut = false;
@@ -150,39 +153,58 @@ function watchSignal(signal: AbortSignal, onAbort: () => void): () => void {
 }
 
 /**
+ * {@link runCheck} reporting through a callback: the health checker's path,
+ * which runs thousands of checks a second. A TCP check then costs no promise
+ * at all (an async function, its awaited promise and their reaction jobs were
+ * most of a check's garbage); other types go through {@link runCheck}. Same
+ * results, timeouts and errors; `onResult` is called once, never synchronously.
+ */
+export function startCheck(spec: CheckSpec, target: CheckTarget, options: RunCheckOptions, onResult: (result: CheckResult) => void): void {
+  validateOnce(spec);
+  if (spec.type === 'tcp') {
+    startTcpCheck(spec.port ?? target.port, target.address, spec.source, spec.timeoutMs ?? options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, options, onResult);
+    return;
+  }
+  void runCheck(spec, target, options).then(onResult);
+}
+
+/**
  * The TCP check without the general machinery: no AbortController (the
  * caller's signal, if any, is watched through one shared listener), no
  * promise race (the probe is ours and settles once), and its deadline in the
  * shared {@link DeadlineQueue} instead of a timer of its own. Same outcomes
- * and details as the general path.
+ * and details as the general path. `onResult` is never called synchronously
+ * (an immediate failure waits for a microtask), as a promise's reaction would not be.
  */
-function runTcpCheck(port: number, address: string, source: string | undefined, timeoutMs: number, options: RunCheckOptions): Promise<CheckResult> {
+function startTcpCheck(port: number, address: string, source: string | undefined, timeoutMs: number, options: RunCheckOptions, onResult: (result: CheckResult) => void): void {
   // The clock of this turn of the loop: checks started together, and connects completed together, share one reading.
   const started = tickNow();
-  const finish = (ok: boolean, detail: string): CheckResult => ({ ok, detail, latencyMs: Math.round((tickNow() - started) * 1000) / 1000 });
   const signal = options.signal;
-  if (signal?.aborted) return Promise.resolve(finish(false, 'aborted'));
-  return new Promise<CheckResult>((resolve) => {
-    let settled = false;
-    let connect: TcpConnectHandle | undefined;
-    let unwatch: (() => void) | undefined;
-    const done = (ok: boolean, detail: string): void => {
-      if (settled) return;
-      settled = true;
-      deadline.cancel();
-      unwatch?.();
-      connect?.cancel();
-      resolve(finish(ok, detail));
-    };
-    const deadline = tcpDeadlines.add(timeoutMs, () => done(false, `timed out after ${timeoutMs} ms`));
-    if (signal !== undefined) unwatch = watchSignal(signal, () => done(false, 'aborted'));
-    const place: SocketPlace = {};
-    if (options.netns !== undefined) place.netns = options.netns;
-    if (source !== undefined) place.source = source;
-    try {
-      connect = startTcpConnect(address, port, place, (error) => done(error === undefined, error === undefined ? 'connected' : `connect ${error}`));
-    } catch (e) {
-      done(false, `connect ${errorText(e)}`);
-    }
-  });
+  let settled = false;
+  let connect: TcpConnectHandle | undefined;
+  let unwatch: (() => void) | undefined;
+  let deadline: Deadline | undefined;
+  const done = (ok: boolean, detail: string): void => {
+    if (settled) return;
+    settled = true;
+    deadline?.cancel();
+    unwatch?.();
+    connect?.cancel();
+    onResult({ ok, detail, latencyMs: Math.round((tickNow() - started) * 1000) / 1000 });
+  };
+  if (signal?.aborted) {
+    queueMicrotask(() => done(false, 'aborted'));
+    return;
+  }
+  deadline = tcpDeadlines.add(timeoutMs, () => done(false, `timed out after ${timeoutMs} ms`));
+  if (signal !== undefined) unwatch = watchSignal(signal, () => done(false, 'aborted'));
+  const place: SocketPlace = {};
+  if (options.netns !== undefined) place.netns = options.netns;
+  if (source !== undefined) place.source = source;
+  try {
+    connect = startTcpConnect(address, port, place, (error) => done(error === undefined, error === undefined ? 'connected' : `connect ${error}`));
+  } catch (e) {
+    const detail = `connect ${errorText(e)}`;
+    queueMicrotask(() => done(false, detail));
+  }
 }

@@ -6,7 +6,8 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../../src/netlink/binding.js';
-import { runCheck } from '../../../src/health/run-check.js';
+import { runCheck, startCheck } from '../../../src/health/run-check.js';
+import type { CheckResult } from '../../../src/health/spec.js';
 import { sockaddr, startTcpConnect } from '../../../src/health/transport.js';
 
 let server: net.Server;
@@ -131,5 +132,46 @@ describe('the addon connector', () => {
     expect(Math.max(...rounds)).toBeLessThanOrEqual(4);
     expect(c.pending).toBe(0);
     c.close();
+  });
+});
+
+describe('startCheck (the checker\'s path: a callback, no promise)', () => {
+  const started = (spec: Parameters<typeof startCheck>[0], p: number, options: Parameters<typeof startCheck>[2] = {}) => {
+    let sync = true;
+    const calls: CheckResult[] = [];
+    const result = new Promise<CheckResult>((resolve) =>
+      startCheck(spec, { address: '127.0.0.1', port: p }, options, (r) => {
+        calls.push(r);
+        expect(sync).toBe(false);
+        resolve(r);
+      }),
+    );
+    sync = false;
+    return { result, calls };
+  };
+
+  it('gives the same outcomes and details as runCheck, once each, never synchronously', async () => {
+    const up = started({ type: 'tcp', timeoutMs: 1000 }, port);
+    const refused = started({ type: 'tcp', timeoutMs: 1000 }, closedPort);
+    expect(await up.result).toMatchObject({ ok: true, detail: 'connected' });
+    expect(await refused.result).toMatchObject({ ok: false, detail: 'connect ECONNREFUSED' });
+    expect(await runCheck({ type: 'tcp', timeoutMs: 1000 }, { address: '127.0.0.1', port: closedPort })).toMatchObject({ ok: false, detail: 'connect ECONNREFUSED' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(up.calls).toHaveLength(1);
+    expect(refused.calls).toHaveLength(1);
+  });
+
+  it('reports an aborted signal, a connect that fails at once, and other check types, all asynchronously', async () => {
+    const aborted = started({ type: 'tcp' }, port, { signal: AbortSignal.abort() });
+    expect(await aborted.result).toMatchObject({ ok: false, detail: 'aborted' });
+    const badSource = started({ type: 'tcp', source: '192.0.2.1', timeoutMs: 1000 }, port);
+    expect((await badSource.result).ok).toBe(false);
+    expect((await badSource.result).detail).toMatch(/^connect .*EADDRNOTAVAIL/);
+    const none = started({ type: 'none' }, port);
+    expect(await none.result).toMatchObject({ ok: true, detail: 'no check' });
+  });
+
+  it('refuses a malformed spec by throwing before anything is sent', () => {
+    expect(() => startCheck({ type: 'tcp', timeoutMs: -1 }, { address: '127.0.0.1', port }, {}, () => expect.unreachable())).toThrow(/timeoutMs/);
   });
 });
