@@ -14,3 +14,4 @@ export { DirectorFailover, failoverIdentity, type DirectorFailoverOptions } from
 export { StandbyIpvs } from './standby-ipvs.js';
 export { ownedTable, takeoverTable, type OwnedTableOptions } from './owned-table.js';
 export { draftFailover, failoverDraftWarning, type FailoverDraft } from './import-failover.js';
+export { inverseOperations, ReloadRefusedError, reloadSends, sendReload, type ReloadIpvs, type ReloadSent } from './reload-rollback.js';
