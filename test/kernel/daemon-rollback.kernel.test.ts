@@ -7,7 +7,8 @@
 // daemon on an interface the namespace lacks (in the second send, after the
 // deletions) — each leave `ipvsadm -Ln` as it was before the reload, the VIP
 // the refused file added gone, the checkers running their previous pools;
-// then a valid reload goes through.
+// then a valid reload goes through. Below the daemon, Ipvs.runOperations'
+// ApplyError is checked against the kernel's per-message answers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
+import { ApplyError } from '../../src/ipvs/apply.js';
+import { Ipvs } from '../../src/ipvs/client.js';
 import { createNetns, type Netns } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
@@ -160,5 +163,34 @@ describe('ipvs-ts run: a reload the kernel refuses part-way', () => {
     expect(t).toContain('10.72.0.200:80 rr'); // not the daemon's: untouched
     expect(vips()).toContain(`${VIP3}/32`);
     expect(proc!.exitCode).toBeNull();
+  });
+});
+
+describe('Ipvs.runOperations: which operations took effect, from the kernel\'s answer to each message', () => {
+  it('with stopOnError: the refused index, the ones after it in the same send taken, `sent` counting them', async () => {
+    const other = createNetns('rollback-ops');
+    const ipvs = await Ipvs.open({ netns: other.path });
+    try {
+      const s = (port: number, scheduler: string) => ({ protocol: 'tcp' as const, address: '10.73.0.1', port, scheduler });
+      const e = await ipvs
+        .runOperations([
+          { op: 'add-service', service: s(1, 'rr') },
+          { op: 'add-service', service: s(2, 'nosuch') },
+          { op: 'add-service', service: s(3, 'rr') },
+          { op: 'add-service', service: s(1, 'rr') }, // exists by now: refused too
+          { op: 'add-service', service: s(4, 'wrr') },
+        ], { stopOnError: true })
+        .then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(ApplyError);
+      const a = e as ApplyError;
+      expect(a.refused).toEqual([1, 3]);
+      expect(a.sent).toBe(5); // one send: the kernel ran all of it
+      expect(a.applied).toBe(3);
+      expect(a.code).toBe('ENOENT');
+      expect([...other.ipvsadm('-Ln').matchAll(/^TCP\s+(\S+)/gm)].map((m) => m[1])).toEqual(['10.73.0.1:1', '10.73.0.1:3', '10.73.0.1:4']);
+    } finally {
+      await ipvs.close();
+      other.destroy();
+    }
   });
 });
