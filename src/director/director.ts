@@ -312,22 +312,29 @@ export class Director extends EventEmitter {
       this.owned = new Set(next.normal.services.keys());
       return { operations: [], counts: Object.fromEntries(OPS.map((o) => [o, 0])) as Plan['counts'], summary: 'table held by the master (this node is not master)' };
     }
-    const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
     if (phase === 'start') {
+      const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
       // What is owned from now on: the new services, and the old ones until their deletion went through.
       this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
       await this.send(plan.operations, phase);
-    } else {
-      try {
-        const { applied } = await sendReload(this.ipvs, plan.operations);
-        this.counters.operations += applied.length;
-        for (const operation of applied) this.emitEvent({ type: 'operation', phase, operation });
-      } catch (e) {
-        if (e instanceof ReloadRefusedError) this.counters.operations += e.applied + e.undoOperations;
-        // The refused configuration's host changes go too (the kernel's table is back, or says what is not).
-        for (const change of await this.host.undoConfigure()) this.emitEvent({ type: 'host', phase, change });
-        throw e;
-      }
+      this.owned = new Set(next.normal.services.keys());
+      return plan;
+    }
+    let plan: Plan;
+    try {
+      plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
+      const { applied } = await sendReload(this.ipvs, plan.operations);
+      this.counters.operations += applied.length;
+      for (const operation of applied) this.emitEvent({ type: 'operation', phase, operation });
+    } catch (e) {
+      if (e instanceof ReloadRefusedError) this.counters.operations += e.applied + e.undoOperations;
+      // The failed configuration's host changes go too (the kernel's table is back, or the error says what is not).
+      const undone = await this.host.undoConfigure().catch((u: unknown) => {
+        this.emitEvent({ type: 'error', phase, error: new Error(`could not take back the host changes of the failed reload: ${(u as Error).message}`) });
+        return [];
+      });
+      for (const change of undone) this.emitEvent({ type: 'host', phase, change });
+      throw e;
     }
     this.owned = new Set(next.normal.services.keys());
     return plan;
