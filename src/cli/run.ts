@@ -81,7 +81,8 @@ export function formatDirectorEvent(e: DirectorEvent): string | undefined {
       return undefined;
     }
     case 'error':
-      return `${e.phase} failed: ${e.error.message.replace(/\s*\n\s*/g, '; ')}`;
+      // A refusal by the kernel says itself what happened ("reload refused by the kernel at ...; rolled back ...").
+      return `${e.error.name === 'ReloadRefusedError' ? '' : `${e.phase} failed: `}${e.error.message.replace(/\s*\n\s*/g, '; ')}`;
     case 'election': {
       const t = e.transition;
       return `election: ${t.from} -> ${t.to} (${t.reason}; priority ${t.priority})`;

@@ -18,6 +18,7 @@ import type { Transition } from '../heartbeat/election.js';
 import { DirectorFailover, failoverIdentity } from './failover.js';
 import { StandbyIpvs } from './standby-ipvs.js';
 import { ownedTable } from './owned-table.js';
+import { ReloadRefusedError, sendReload } from './reload-rollback.js';
 
 /** What the director needs of the Ipvs client (a real {@link Ipvs} fits). */
 export type DirectorIpvs = HealthIpvs & Pick<Ipvs, 'snapshot'>;
@@ -43,7 +44,12 @@ export type DirectorEvent =
   | { type: 'configured'; phase: 'start' | 'reload'; summary: string; checkers: { kept: string[]; started: string[]; stopped: string[] } }
   /** A health event of the checker of service `service` (check events are not forwarded). */
   | { type: 'health'; service: string; event: Exclude<HealthEvent, { type: 'check' }> }
-  /** A reload that could not be carried out whole (the checkers run on; the next reload tries again). */
+  /**
+   * A reload that could not be carried out (the previous configuration stays
+   * in force; the next reload tries again). A {@link ReloadRefusedError} when
+   * the kernel refused an operation of its plan: what had taken effect was
+   * undone (see its `rolledBack` and `left`).
+   */
   | { type: 'error'; phase: DirectorPhase; error: Error }
   /** One election transition, handled (table, VIPs and checkers moved). */
   | { type: 'election'; transition: Transition }
@@ -60,8 +66,12 @@ const FORWARDED = ['state', 'weights', 'sorry', 'quorum', 'drained', 'error'] as
 export interface DirectorCounters {
   /** Reloads carried out. */
   reloads: number;
-  /** Reloads that failed (the previous configuration, or part of the new one, stays). */
+  /** Reloads that failed (the previous configuration stays), whatever the reason: an invalid file, a refusal by the kernel. */
   reloadFailures: number;
+  /** Reloads the kernel refused part-way whose applied operations were all undone (also counted in `reloadFailures`). */
+  reloadRollbacks: number;
+  /** Reloads the kernel refused part-way whose undo it refused too, or whose outcome is unknown (also in `reloadFailures`). */
+  reloadRollbackFailures: number;
   /** Operations sent to the kernel by starts, reloads and stops. */
   operations: number;
 }
@@ -93,7 +103,7 @@ export class Director extends EventEmitter {
   /** The configured table the failover's table resource installs on takeover (updated on reload). */
   private readonly failoverTable: { services: ValidatedConfig['config']['table']['services'] } = { services: [] };
   /** Counters for metrics. */
-  readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, operations: 0 };
+  readonly counters: DirectorCounters = { reloads: 0, reloadFailures: 0, reloadRollbacks: 0, reloadRollbackFailures: 0, operations: 0 };
 
   /** @param ipvs the client of the namespace the daemon runs the table of */
   constructor(private readonly ipvs: DirectorIpvs, private readonly options: DirectorEngineOptions = {}) {
@@ -134,10 +144,14 @@ export class Director extends EventEmitter {
   }
 
   /**
-   * Move to a new configuration: checkers of services no longer checked stop,
-   * kept ones are reconfigured (health kept), the table difference is sent
-   * (weights of checked destinations stay the checkers'), new checkers start.
-   * Resolves with the plan; a failure is an `error` event and a rejection.
+   * Move to a new configuration: the table difference is sent (weights of
+   * checked destinations stay the checkers'; their writes are held meanwhile),
+   * then checkers of services no longer checked stop, kept ones are
+   * reconfigured (health kept), new checkers start. When the kernel refuses
+   * an operation of the plan, what had taken effect is undone and the previous
+   * configuration stays in force (checkers, VIPs and sysctls as they were).
+   * Resolves with the plan; a failure is an `error` event and a rejection
+   * (a {@link ReloadRefusedError} for a refusal by the kernel).
    */
   reload(config: ValidatedConfig): Promise<Plan> {
     return this.serial(async () => {
@@ -147,6 +161,10 @@ export class Director extends EventEmitter {
         return plan;
       } catch (e) {
         this.counters.reloadFailures++;
+        if (e instanceof ReloadRefusedError) {
+          if (e.rolledBack) this.counters.reloadRollbacks++;
+          else this.counters.reloadRollbackFailures++;
+        }
         this.emitEvent({ type: 'error', phase: 'reload', error: e as Error });
         throw e;
       }
@@ -205,49 +223,38 @@ export class Director extends EventEmitter {
 
   private async configure(next: ValidatedConfig, phase: 'start' | 'reload'): Promise<Plan> {
     if (this.stopped) throw new Error('the director is stopped');
+    const fo = next.config.failover;
+    const restart = this.election !== undefined && failoverIdentity(fo, next.config.host) !== failoverIdentity(this.current?.config.failover, this.current?.config.host);
+    // The running checkers' writes are held until the plan is through (or
+    // undone): none puts back a destination or service the plan deletes, the
+    // snapshot the plan is made from holds their last weights (what an undo
+    // puts back), and on a refusal they carry on with their pools untouched.
+    await Promise.all([...this.checkers.values()].map((c) => c.holdTable()));
+    let plan: Plan;
+    try {
+      plan = await this.configureTable(next, phase, restart);
+    } catch (e) {
+      for (const c of this.checkers.values()) c.releaseTable();
+      throw e;
+    }
     const stopped: string[] = [];
     const kept: string[] = [];
     const started: string[] = [];
-    // Checkers of services no longer checked stop first, so that none puts
-    // back a destination or service the plan deletes.
+    // Checkers of services no longer checked stop.
     for (const [id, c] of this.checkers) {
       if (next.checkers.has(id)) continue;
       await c.stop();
       this.checkers.delete(id);
       stopped.push(id);
     }
-    // Kept checkers take their new pool before the plan: removed destinations
-    // are no longer theirs, new ones they add at weight 0 until checked.
+    // Kept checkers take their new pool: removed destinations are no longer
+    // theirs, new ones they add at weight 0 until checked.
     for (const [id, options] of next.checkers) {
       const c = this.checkers.get(id);
       if (!c) continue;
       c.reconfigure(this.checkerOptions(options));
+      c.releaseTable();
       kept.push(id);
-    }
-    const fo = next.config.failover;
-    const restart = this.election !== undefined && failoverIdentity(fo, next.config.host) !== failoverIdentity(this.current?.config.failover, this.current?.config.host);
-    if (this.election && (restart || !fo)) {
-      // Its settings changed: leave (a master gives up the table and VIPs; the peer may take them).
-      const was = this.election.state;
-      await this.election.stop('failover settings changed');
-      this.election = undefined;
-      if (!fo) this.emitEvent({ type: 'failover', phase, action: 'stopped', detail: `failover removed from the configuration; left the election as ${was}` });
-    }
-    if (fo && phase === 'start') this.gate.setActive(false);
-    if (!fo && !this.gate.isActive) this.gate.setActive(true);
-    // Sysctls (and, without failover, the VIPs) first: new VIPs exist before their services.
-    for (const change of await this.host.configure(next.config.host, { vips: !fo })) this.emitEvent({ type: 'host', phase, change });
-    let plan: Plan;
-    if (fo && !this.gate.isActive) {
-      // Backup (or not elected yet): the master holds the table and the VIPs.
-      plan = { operations: [], counts: Object.fromEntries(OPS.map((o) => [o, 0])) as Plan['counts'], summary: 'table held by the master (this node is not master)' };
-      this.owned = new Set(next.normal.services.keys());
-    } else {
-      plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
-      // What is owned from now on: the new services, and the old ones until their deletion went through.
-      this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
-      await this.send(plan.operations, phase);
-      this.owned = new Set(next.normal.services.keys());
     }
     this.failoverTable.services = next.config.table.services;
     this.current = next;
@@ -278,6 +285,58 @@ export class Director extends EventEmitter {
       });
       this.emitEvent({ type: 'failover', phase, action: restart ? 'restarted' : 'started', detail: restart ? 'failover settings changed: election restarted (the VIPs and the table may move to the peer)' : `election started (node ${fo.nodeId}, priority ${fo.priority})` });
     }
+    return plan;
+  }
+
+  /**
+   * The failover's, the host's and the table's part of {@link configure}. A
+   * reload the kernel refuses is undone here: its table operations (by
+   * {@link sendReload}) and its host changes (VIPs, sysctls); what is owned
+   * stays what it was.
+   */
+  private async configureTable(next: ValidatedConfig, phase: 'start' | 'reload', restart: boolean): Promise<Plan> {
+    const fo = next.config.failover;
+    if (this.election && (restart || !fo)) {
+      // Its settings changed: leave (a master gives up the table and VIPs; the peer may take them).
+      const was = this.election.state;
+      await this.election.stop('failover settings changed');
+      this.election = undefined;
+      if (!fo) this.emitEvent({ type: 'failover', phase, action: 'stopped', detail: `failover removed from the configuration; left the election as ${was}` });
+    }
+    if (fo && phase === 'start') this.gate.setActive(false);
+    if (!fo && !this.gate.isActive) this.gate.setActive(true);
+    // Sysctls (and, without failover, the VIPs) first: new VIPs exist before their services.
+    for (const change of await this.host.configure(next.config.host, { vips: !fo })) this.emitEvent({ type: 'host', phase, change });
+    if (fo && !this.gate.isActive) {
+      // Backup (or not elected yet): the master holds the table and the VIPs.
+      this.owned = new Set(next.normal.services.keys());
+      return { operations: [], counts: Object.fromEntries(OPS.map((o) => [o, 0])) as Plan['counts'], summary: 'table held by the master (this node is not master)' };
+    }
+    if (phase === 'start') {
+      const plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
+      // What is owned from now on: the new services, and the old ones until their deletion went through.
+      this.owned = new Set([...this.owned, ...next.normal.services.keys()]);
+      await this.send(plan.operations, phase);
+      this.owned = new Set(next.normal.services.keys());
+      return plan;
+    }
+    let plan: Plan;
+    try {
+      plan = reloadPlan(await this.ipvs.snapshot(), next, this.owned);
+      const { applied } = await sendReload(this.ipvs, plan.operations);
+      this.counters.operations += applied.length;
+      for (const operation of applied) this.emitEvent({ type: 'operation', phase, operation });
+    } catch (e) {
+      if (e instanceof ReloadRefusedError) this.counters.operations += e.applied + e.undoOperations;
+      // The failed configuration's host changes go too (the kernel's table is back, or the error says what is not).
+      const undone = await this.host.undoConfigure().catch((u: unknown) => {
+        this.emitEvent({ type: 'error', phase, error: new Error(`could not take back the host changes of the failed reload: ${(u as Error).message}`) });
+        return [];
+      });
+      for (const change of undone) this.emitEvent({ type: 'host', phase, change });
+      throw e;
+    }
+    this.owned = new Set(next.normal.services.keys());
     return plan;
   }
 }

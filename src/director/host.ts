@@ -55,6 +55,8 @@ export class DirectorHostSetup {
 
   /** VIPs of the previous configuration, until {@link prune} has deleted those the new one dropped. */
   private previous: DirectorHostConfig | undefined;
+  /** What the last {@link configure} changed, for {@link undoConfigure}. */
+  private last: { profile: HostProfile | undefined; steps: HostStep[]; current: DirectorHostConfig | undefined; previous: DirectorHostConfig | undefined } | undefined;
 
   /**
    * Add what `next` wants that is missing (VIPs, sysctls) and announce its
@@ -64,6 +66,7 @@ export class DirectorHostSetup {
    */
   async configure(next: DirectorHostConfig | undefined, options: { vips?: boolean } = {}): Promise<HostChange[]> {
     const changes: HostChange[] = [];
+    this.last = { profile: undefined, steps: [], current: this.current, previous: this.previous };
     if (next) {
       // Every VIP is announced again (unless `announce: false`): for one held already that is a
       // gratuitous ARP / unsolicited NA for the same address and link layer address, which moves nothing.
@@ -76,6 +79,8 @@ export class DirectorHostSetup {
       }
       const plan = await profile.apply();
       this.profiles.push(profile);
+      this.last.profile = profile;
+      this.last.steps = plan.steps;
       changes.push(...plan.steps.map(describeStep));
     }
     this.previous = this.current;
@@ -83,8 +88,31 @@ export class DirectorHostSetup {
     return changes;
   }
 
+  /**
+   * Undo the last {@link configure} (a reload the kernel refused): the VIPs it
+   * added are deleted, the sysctls it changed get their values back, and the
+   * configuration before it is in force again. Resolves with the changes made.
+   */
+  async undoConfigure(): Promise<HostChange[]> {
+    const last = this.last;
+    this.last = undefined;
+    if (!last) return [];
+    this.current = last.current;
+    this.previous = last.previous;
+    if (!last.profile) return [];
+    await last.profile.revert();
+    this.profiles.splice(this.profiles.indexOf(last.profile), 1);
+    return last.steps.flatMap((s): HostChange[] => {
+      if (s.kind === 'sysctl') return [`~ sysctl ${s.name} ${s.value} -> ${s.before}`];
+      if (s.kind === 'address') return [`- address ${s.address} on ${s.interface}`];
+      if (s.kind === 'link-up') return [`~ link ${s.interface} down`];
+      return [];
+    });
+  }
+
   /** Delete the VIPs the previous configuration had and the one in force has not. */
   async prune(): Promise<HostChange[]> {
+    this.last = undefined;
     const changes = await this.remove(wantedAddresses(this.previous), wantedAddresses(this.current));
     this.previous = this.current;
     return changes;

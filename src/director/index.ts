@@ -15,3 +15,4 @@ export { StandbyIpvs } from './standby-ipvs.js';
 export { ownedTable, takeoverTable, type OwnedTableOptions } from './owned-table.js';
 export { draftFailover, failoverDraftWarning, type FailoverDraft } from './import-failover.js';
 export { IMPORTED_FORMATS, importReferenceProblems, markImportedProblems, mergeImport, type ImportedFormat, type ImportReference, type MergedImport } from './import-config.js';
+export { inverseOperations, ReloadRefusedError, reloadSends, sendReload, type ReloadIpvs, type ReloadSent } from './reload-rollback.js';

@@ -29,7 +29,9 @@ function keyLabels(k: NormalServiceKey): Record<string, string> {
  * - `ipvs_ts_destination_state` (gauge): 1 for the destination's current state (label `state`), 0 for the others;
  * - `ipvs_ts_destination_check_latency_seconds` (gauge): the last check's duration;
  * - `ipvs_ts_service_sorry_active`, `ipvs_ts_service_quorum` (gauges, per checked service);
- * - `ipvs_ts_reloads_total`, `ipvs_ts_reload_failures_total`, `ipvs_ts_operations_total` (counters).
+ * - `ipvs_ts_reloads_total`, `ipvs_ts_reload_failures_total`, `ipvs_ts_operations_total` (counters);
+ * - `ipvs_ts_reload_rollbacks_total` (counter, label `result`: `complete` when a reload the kernel
+ *   refused part-way was undone whole, `incomplete` when the undo was refused too or the outcome is unknown).
  *
  * Destination labels are node_exporter's backend labels.
  */
@@ -63,6 +65,15 @@ export function directorMetricFamilies(director: Director): MetricFamily[] {
     { name: 'ipvs_ts_service_quorum', help: 'Whether the service has quorum (services with a quorum setting).', type: 'gauge', samples: quorum },
     { name: 'ipvs_ts_reloads_total', help: 'Configuration reloads carried out.', type: 'counter', samples: [{ value: c.reloads }] },
     { name: 'ipvs_ts_reload_failures_total', help: 'Configuration reloads refused (invalid) or failed.', type: 'counter', samples: [{ value: c.reloadFailures }] },
+    {
+      name: 'ipvs_ts_reload_rollbacks_total',
+      help: 'Reloads the kernel refused part-way, by whether what had been applied was undone whole (complete) or not (incomplete).',
+      type: 'counter',
+      samples: [
+        { labels: { result: 'complete' }, value: c.reloadRollbacks },
+        { labels: { result: 'incomplete' }, value: c.reloadRollbackFailures },
+      ],
+    },
     { name: 'ipvs_ts_operations_total', help: 'Operations the daemon sent to the kernel on start, reload and stop.', type: 'counter', samples: [{ value: c.operations }] },
   ];
 }

@@ -78,6 +78,8 @@ export class HealthChecker extends EventEmitter {
   private syncScheduled = false;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
+  /** Table writes held (holdTable): syncs wait for releaseTable(); checks go on. */
+  private held = false;
   private readonly streams = new EventStreams();
   /** Aborted by stop(): every check in flight listens to it (one controller per start, not per check). */
   private checking = new AbortController();
@@ -188,6 +190,24 @@ export class HealthChecker extends EventEmitter {
       requestSync: () => this.requestSync(),
       random: () => this.random(),
     });
+  }
+
+  /**
+   * Hold the checker's writes to the table (a director's reload does, while it
+   * sends its own plan): resolves once a sync under way is done; checks go on
+   * and their results are kept, but no sync starts until {@link releaseTable},
+   * which runs one.
+   */
+  async holdTable(): Promise<void> {
+    this.held = true;
+    await this.syncing;
+  }
+
+  /** End a {@link holdTable}: one sync follows (when running). */
+  releaseTable(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.requestSync();
   }
 
   /** Force a destination into maintenance (weight 0, or removed with `onDown: 'remove'`) or out of it. */
@@ -360,7 +380,7 @@ export class HealthChecker extends EventEmitter {
 
   /** Coalesce sync requests made in one turn of the event loop into one read and one batch. */
   private requestSync(): void {
-    if (!this.running || this.syncScheduled) return;
+    if (!this.running || this.syncScheduled || this.held) return;
     this.syncScheduled = true;
     setImmediate(() => {
       this.syncScheduled = false;
@@ -370,6 +390,7 @@ export class HealthChecker extends EventEmitter {
 
   /** Run a sync now, or once more after the one under way. */
   private sync(): Promise<void> {
+    if (this.held) return Promise.resolve(); // releaseTable() syncs
     if (this.syncing) {
       this.syncAgain = true;
       return this.syncing;
@@ -383,7 +404,7 @@ export class HealthChecker extends EventEmitter {
           } catch (e) {
             this.emitEvent({ type: 'error', error: e as Error, during: 'sync' });
           }
-        } while (this.syncAgain && this.running);
+        } while (this.syncAgain && this.running && !this.held);
       } finally {
         this.syncing = undefined;
       }

@@ -59,21 +59,38 @@ export class ApplyError extends Error {
   readonly restored: boolean;
   /** Operations that had completed before the failure. */
   readonly applied: number;
-  constructor(message: string, fields: { operation: string; errno?: number; code: string; restored: boolean; applied: number; cause: unknown }) {
+  /**
+   * Indices of every operation the kernel refused (each refusal is answered
+   * by its own message; the others drew none before their send's ACK).
+   */
+  readonly refused: number[];
+  /**
+   * How many operations were sent: those from this index on never reached the
+   * kernel. So operation `i` took effect exactly when `i < sent` and `i` is
+   * not in {@link refused} (and the table was not restored).
+   */
+  readonly sent: number;
+  constructor(message: string, fields: { operation: string; errno?: number; code: string; restored: boolean; applied: number; refused?: number[]; sent?: number; cause: unknown }) {
     super(message, { cause: fields.cause });
     this.operation = fields.operation;
     if (fields.errno !== undefined) this.errno = fields.errno;
     this.code = fields.code;
     this.restored = fields.restored;
     this.applied = fields.applied;
+    this.refused = fields.refused ?? [];
+    this.sent = fields.sent ?? fields.applied + this.refused.length;
   }
 }
 
-/** The result of sending operations: how many succeeded, and the first failure. */
+/** The result of sending operations: how many succeeded, the first failure, every refused index, how many were sent. */
 export interface RunOutcome {
   applied: number;
   failure?: { index: number; error: unknown };
   aborted: boolean;
+  /** Indices of all the operations the kernel refused, in order. */
+  refused: number[];
+  /** Operations sent (the rest never reached the kernel). */
+  sent: number;
 }
 
 /** Build the ApplyError for a failed or aborted run; `describe(i)` names operation i. */
@@ -100,6 +117,8 @@ export function applyError(
       code: e.code ?? 'EUNKNOWN',
       restored,
       applied: outcome.applied,
+      refused: outcome.refused,
+      sent: outcome.sent,
       cause: error,
     });
   }
@@ -108,6 +127,8 @@ export function applyError(
     code: 'ABORT_ERR',
     restored,
     applied: outcome.applied,
+    refused: outcome.refused,
+    sent: outcome.sent,
     cause: new AbortError(`${what} aborted`),
   });
 }

@@ -702,8 +702,11 @@ export class Ipvs {
   /**
    * Send operations (as in a {@link Plan}: typically several destination
    * weight changes) as they are, through the batch path: many per system call,
-   * without reading the table first and without undo. Every operation is tried;
-   * rejects with an {@link ApplyError} naming the first that the kernel refused.
+   * without reading the table first and without undo. Every operation is tried
+   * (with `stopOnError`, nothing more is sent after a refusal; the operations
+   * already sent with it still run); rejects with an {@link ApplyError} naming
+   * the first that the kernel refused, whose `refused` and `sent` say exactly
+   * which operations took effect (from the kernel's answer to each message).
    * @example
    * ```ts
    * const service = { protocol: 'tcp' as const, address: '10.0.0.1', port: 80 };
@@ -713,9 +716,9 @@ export class Ipvs {
    * ]);
    * ```
    */
-  async runOperations(operations: readonly Operation[], options: CallOptions = {}): Promise<{ applied: number }> {
+  async runOperations(operations: readonly Operation[], options: CallOptions & { stopOnError?: boolean } = {}): Promise<{ applied: number }> {
     if (operations.length === 0) return { applied: 0 };
-    const outcome = await this.sendBulk(planSource(operations), { stopOnError: false, ...(options.signal ? { signal: options.signal } : {}) });
+    const outcome = await this.sendBulk(planSource(operations), { stopOnError: options.stopOnError ?? false, ...(options.signal ? { signal: options.signal } : {}) });
     if (outcome.failure || outcome.aborted) {
       throw applyError(operations.length, (i) => describeOperation(operations[i]!), outcome, false, new Error('runOperations does not undo'), 'runOperations');
     }
@@ -766,7 +769,7 @@ export class Ipvs {
     // kernel answers nothing at all (see stopDaemon). So the run is cut into
     // batches at each DEL_DAEMON, and those go through stopDaemon's confirmed path.
     const { count } = source;
-    const result: RunOutcome = { applied: 0, aborted: false };
+    const result: RunOutcome = { applied: 0, aborted: false, refused: [], sent: 0 };
     let start = 0;
     while (start < count) {
       let end = start;
@@ -780,6 +783,8 @@ export class Ipvs {
           ...(options.onProgress ? { onProgress: (done: number) => options.onProgress!({ done: base + done, total: count }) } : {}),
         });
         result.applied += outcome.succeeded;
+        result.sent = base + outcome.sent;
+        for (const e of outcome.errors) result.refused.push(base + e.index);
         const first = outcome.errors[0];
         if (first && !result.failure) result.failure = { index: base + first.index, error: toIpvsError(first.error, source.context(base + first.index)) };
         if (outcome.stopped && !first) result.aborted = true;
@@ -790,10 +795,12 @@ export class Ipvs {
           result.aborted = true;
           return result;
         }
+        result.sent = end + 1;
         try {
           await this.stopDaemon(source.stopsDaemon(end)!);
           result.applied++;
         } catch (e) {
+          result.refused.push(end);
           if (!result.failure) result.failure = { index: end, error: e };
           if (options.stopOnError) return result;
         }
