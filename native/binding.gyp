@@ -11,6 +11,7 @@
         "src/errors.cc",
         "src/file.cc",
         "src/netns.cc",
+        "src/poll-handle.cc",
         "src/socket.cc"
       ],
       "include_dirs": [

@@ -56,23 +56,21 @@ Connector::Connector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Connecto
   }
   int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) ThrowErrno(env, errno, "epoll_create1");
-  auto* poll = new PollHandle();
-  int r = uv_poll_init(loop, &poll->handle, epoll_fd);
-  if (r < 0) {
-    delete poll;
+  int r = 0;
+  PollHandle* poll = PollHandle::Create(loop, epoll_fd, &r);
+  if (poll == nullptr) {
     close(epoll_fd);
     ThrowErrno(env, -r, "uv_poll_init");
   }
   poll->handle.data = this;
   r = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
   if (r < 0) {
-    poll->handle.data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnPollClosed);
+    poll->Close();  // before the descriptor it watches
     close(epoll_fd);
     ThrowErrno(env, -r, "uv_poll_start");
   }
   // Only pending connects keep the loop alive (as their sockets would).
-  uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+  uv_unref(poll->AsHandle());
   epoll_fd_ = epoll_fd;
   poll_ = poll;
   results_ = Napi::Persistent(info[0].As<Napi::Int32Array>());
@@ -136,7 +134,7 @@ Napi::Value Connector::Connect(const Napi::CallbackInfo& info) {
   }
   if (static_cast<size_t>(fd) >= id_by_fd_.size()) id_by_fd_.resize(static_cast<size_t>(fd) * 2 + 64, -1);
   id_by_fd_[fd] = id;
-  if (pending_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  if (pending_++ == 0) uv_ref(poll_->AsHandle());
   return Napi::Number::New(env, fd);
 }
 
@@ -162,7 +160,7 @@ void Connector::Close(const Napi::CallbackInfo&) { CloseInternal(false); }
 void Connector::Release(int fd) {
   id_by_fd_[fd] = -1;
   close(fd);  // also takes it out of the epoll set (the only reference to the file)
-  if (--pending_ == 0 && poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  if (--pending_ == 0 && poll_ != nullptr) uv_unref(poll_->AsHandle());
 }
 
 void Connector::CloseInternal(bool from_cleanup_hook) {
@@ -171,12 +169,13 @@ void Connector::CloseInternal(bool from_cleanup_hook) {
   if (poll_ != nullptr) {
     PollHandle* poll = poll_;
     poll_ = nullptr;
-    poll->handle.data = nullptr;
+    napi_async_cleanup_hook_handle finished = nullptr;
     if (from_cleanup_hook) {
-      poll->finished_hook = hook;
+      // Environment teardown waits until the handle is really closed.
+      finished = hook;
       hook = nullptr;
     }
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnPollClosed);
+    poll->Close(finished);  // stops the watcher before the epoll descriptor is closed below
   }
   if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
   for (size_t fd = 0; fd < id_by_fd_.size(); ++fd) {
@@ -191,13 +190,6 @@ void Connector::CloseInternal(bool from_cleanup_hook) {
   results_.Reset();
   on_results_.Reset();
   async_context_.reset();
-}
-
-void Connector::OnPollClosed(uv_handle_t* handle) {
-  auto* poll = reinterpret_cast<PollHandle*>(handle);
-  napi_async_cleanup_hook_handle hook = poll->finished_hook;
-  delete poll;
-  if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
 }
 
 void Connector::OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "poll-handle.h"
+
 namespace ipvs_ts {
 
 class Connector : public Napi::ObjectWrap<Connector> {
@@ -26,11 +28,6 @@ class Connector : public Napi::ObjectWrap<Connector> {
   ~Connector() override;
 
  private:
-  struct PollHandle {
-    uv_poll_t handle;
-    napi_async_cleanup_hook_handle finished_hook = nullptr;
-  };
-
   Napi::Value Connect(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value GetPending(const Napi::CallbackInfo& info);
@@ -42,7 +39,6 @@ class Connector : public Napi::ObjectWrap<Connector> {
   void OnEvents();
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnPollClosed(uv_handle_t* handle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg);
 
   int epoll_fd_ = -1;

@@ -260,20 +260,16 @@ void Socket::Start(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "napi_get_uv_event_loop failed");
   }
 
-  auto* poll = new PollHandle();
-  int r = uv_poll_init(loop, &poll->handle, fd_);
-  if (r < 0) {
-    delete poll;  // never registered with the loop: plain delete is fine
-    ThrowErrno(env, -r, "uv_poll_init");
-  }
+  int r = 0;
+  PollHandle* poll = PollHandle::Create(loop, fd_, &r);
+  if (poll == nullptr) ThrowErrno(env, -r, "uv_poll_init");
   poll->handle.data = this;
   r = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
   if (r < 0) {
-    poll->handle.data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnPollClosed);
+    poll->Close();
     ThrowErrno(env, -r, "uv_poll_start");
   }
-  if (!want_ref_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+  if (!want_ref_) uv_unref(poll->AsHandle());
 
   poll_ = poll;
   on_data_ = std::move(on_data);
@@ -290,12 +286,12 @@ void Socket::Start(const Napi::CallbackInfo& info) {
 
 void Socket::JsRef(const Napi::CallbackInfo&) {
   want_ref_ = true;
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  if (poll_ != nullptr) uv_ref(poll_->AsHandle());
 }
 
 void Socket::JsUnref(const Napi::CallbackInfo&) {
   want_ref_ = false;
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  if (poll_ != nullptr) uv_unref(poll_->AsHandle());
 }
 
 void Socket::Close(const Napi::CallbackInfo&) {
@@ -308,15 +304,15 @@ void Socket::CloseInternal(bool from_cleanup_hook) {
   if (poll_ != nullptr) {
     PollHandle* poll = poll_;
     poll_ = nullptr;
-    poll->handle.data = nullptr;
+    napi_async_cleanup_hook_handle finished = nullptr;
     if (from_cleanup_hook) {
       // Environment teardown waits until the handle is really closed.
-      poll->finished_hook = hook;
+      finished = hook;
       hook = nullptr;
     }
-    // uv_close stops the watcher now (before the descriptor is closed below) and
-    // frees the memory later, in OnPollClosed.
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnPollClosed);
+    // Stops the watcher now (before the descriptor is closed below); the memory
+    // goes later, in uv_close's callback (poll-handle.cc).
+    poll->Close(finished);
   }
   if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
   if (fd_ >= 0) {
@@ -330,13 +326,6 @@ void Socket::CloseInternal(bool from_cleanup_hook) {
     self_ref_ = false;
     Napi::ObjectWrap<Socket>::Unref();
   }
-}
-
-void Socket::OnPollClosed(uv_handle_t* handle) {
-  auto* poll = reinterpret_cast<PollHandle*>(handle);  // handle is the first member
-  napi_async_cleanup_hook_handle hook = poll->finished_hook;
-  delete poll;
-  if (hook != nullptr) napi_remove_async_cleanup_hook(hook);
 }
 
 void Socket::OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg) {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "poll-handle.h"
+
 namespace ipvs_ts {
 
 class Socket : public Napi::ObjectWrap<Socket> {
@@ -28,16 +30,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
   ~Socket() override;
 
  private:
-  // Heap-allocated so that the handle can outlive the Socket until uv_close's
-  // callback runs. handle.data points at the owning Socket while polling, and is
-  // nullptr once the Socket let go of it.
-  struct PollHandle {
-    uv_poll_t handle;
-    // Set when the handle is closed by the environment's async cleanup hook: the
-    // close callback must then report completion by removing the hook.
-    napi_async_cleanup_hook_handle finished_hook = nullptr;
-  };
-
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   void Bind(const Napi::CallbackInfo& info);
   Napi::Value GetSockName(const Napi::CallbackInfo& info);
@@ -57,7 +49,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void CloseInternal(bool from_cleanup_hook);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnPollClosed(uv_handle_t* handle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* arg);
 
   void OnReadable(int status);

@@ -8,7 +8,10 @@
 // forged datagram counted as rejected by reason). Then a
 // SIGHUP keeps the election, the first node comes back and preempts, its
 // SIGTERM hands the role back at once (goodbye), a SIGHUP with a new priority
-// restarts the election, and the last one stops.
+// restarts the election, and the last one stops. A second pair of daemons then
+// shows the takeover's table: a real server the backup's checks saw down goes
+// into the kernel at weight 0, never at its configured weight, from the very
+// first table the new master installs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -243,4 +246,73 @@ describe('ipvs-ts run with failover', () => {
     expect(lbs[1]!.ipvsadm('-Ln')).not.toContain(VIP);
     for (const ns of lbs) expect(ns.ipvsadm('-Ln')).toContain(OTHER);
   }, 90_000);
+
+  it('a takeover installs the weights the backup checked: a server seen down never gets a weight above 0', async () => {
+    for (const ns of lbs) expect(ns.ipvsadm('-Ln')).not.toContain(VIP);
+    const d1 = startDaemon(1);
+    const d2 = startDaemon(2);
+    await d1.out.next(/^election: backup -> master/, 30_000, 0);
+    await d2.out.next(/^election: init -> backup/, 30_000, 0);
+    // The first real server's link goes down: both nodes' checks see it down
+    // (the backup's in memory, the master's in the kernel).
+    const dead = `${RS[0]}:${PORT}`;
+    const live = `${RS[1]}:${PORT}`;
+    rss[0]!.ip('link', 'set', 'eth0', 'down');
+    const downLine = new RegExp(`^TCP ${VIP}:${PORT} ${dead}: up -> down`);
+    await Promise.all([d1.out.next(downLine, 20_000, 0), d2.out.next(downLine, 20_000, 0)]);
+    await expect.poll(() => lbs[0]!.ipvsadm('-Ln'), { timeout: 10_000, interval: 100 }).toMatch(new RegExp(`${dead}\\s+Route\\s+0\\s`));
+
+    // Node 2's table read as fast as ipvsadm goes, from before the kill until the checkers run on the kernel.
+    const reads: string[] = [];
+    let lastReadAt = 0;
+    let partial = '';
+    let killedAt = 0;
+    const watcher = lbs[1]!.spawn('bash', ['-c', 'while :; do ipvsadm -Ln; echo ====; done'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    watcher.stdout!.setEncoding('utf8');
+    const firstRead = new Promise<void>((resolve) =>
+      watcher.stdout!.on('data', (d: string) => {
+        const parts = (partial + d).split('====\n');
+        partial = parts.pop()!;
+        reads.push(...parts);
+        if (parts.length) lastReadAt = performance.now();
+        if (reads.length) resolve();
+      }),
+    );
+    try {
+      await firstRead;
+      killedAt = d2.out.all.length;
+      d1.proc.kill('SIGKILL');
+      await d2.out.next(/^election: backup -> master/, 20_000, killedAt);
+      // The line comes once the transition is handled: the checkers write to the kernel from then on, and
+      // sync every 200 ms. Steady state: a table read more than five sync intervals later, the live
+      // server at its configured weight in it.
+      const handledAt = performance.now();
+      await expect.poll(() => lastReadAt > handledAt + 1000 && new RegExp(`${live}\\s+Route\\s+1\\s`).test(reads.at(-1)!), { timeout: 10_000, interval: 100 }).toBe(true);
+    } finally {
+      watcher.kill('SIGKILL');
+    }
+    const weightOf = (table: string, dest: string) => {
+      const m = new RegExp(`-> ${dest.replace(/\./g, '\\.')}\\s+Route\\s+(\\d+)\\s`).exec(table);
+      return m ? Number(m[1]) : undefined;
+    };
+    const withService = reads.filter((t) => t.includes(`${VIP}:${PORT}`));
+    // The watcher saw the table before the takeover (no service) and from the takeover on.
+    expect(reads[0]).not.toContain(`${VIP}:${PORT}`);
+    expect(withService.length).toBeGreaterThan(3);
+    // Never a weight above 0 for the dead server (absent while the batch goes in, then 0).
+    expect(withService.map((t) => weightOf(t, dead)).filter((w) => w !== undefined && w > 0)).toEqual([]);
+    expect(weightOf(withService.at(-1)!, dead)).toBe(0);
+    // The live server: its configured weight from the first read that shows it.
+    expect(new Set(withService.map((t) => weightOf(t, live)).filter((w) => w !== undefined))).toEqual(new Set([1]));
+    // The checkers, now writing to the kernel, found nothing to correct for the dead server.
+    expect(d2.out.all.slice(killedAt).filter((l) => l.startsWith(`TCP ${VIP}:${PORT}: `) && l.includes(dead))).toEqual([]);
+    // New connections through the VIP reach only the live server.
+    const replies = await Promise.all([1, 2, 3, 4].map(() => request(client, VIP, PORT)));
+    expect(replies).toEqual(replies.map(() => `hello ${RS[1]}\n`));
+
+    const done = new Promise((resolve) => d2.proc.once('exit', resolve));
+    d2.proc.kill('SIGTERM');
+    expect(await done).toBe(0);
+    rss[0]!.ip('link', 'set', 'eth0', 'up');
+  }, 60_000);
 });

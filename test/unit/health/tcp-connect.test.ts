@@ -2,8 +2,10 @@
 // for every connect of the process), on loopback: outcomes, source binding,
 // cancelling, failures at once, many connects at a time, and that nothing is
 // left open or holding the event loop afterwards.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConnector } from '../../../src/netlink/binding.js';
 import { runCheck, startCheck } from '../../../src/health/run-check.js';
@@ -132,6 +134,39 @@ describe('the addon connector', () => {
     expect(Math.max(...rounds)).toBeLessThanOrEqual(4);
     expect(c.pending).toBe(0);
     c.close();
+  });
+
+  it('connectors of a worker thread, with connects pending, are closed when the worker exits', () => {
+    // The environment's cleanup hook closes the poll handle; the worker's exit
+    // waits until its close callback has run (a hook never removed hangs it).
+    const addon = fileURLToPath(new URL('../../../native/build/Release/ipvs_ts_native.node', import.meta.url));
+    const address = JSON.stringify([...sockaddr('127.0.0.1', port)]);
+    const worker =
+      `const a = require(${JSON.stringify(addon)});` +
+      `for (let i = 0; i < 3; i++) { const c = new a.Connector(new Int32Array(8), () => {}); for (let id = 0; id < 4; id++) c.connect(id, Uint8Array.from(${address})); }` +
+      `require('worker_threads').parentPort.postMessage('ready');`;
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const { Worker } = require('worker_threads');
+         const count = () => require('fs').readdirSync('/proc/self/fd').length;
+         const run = (src) => new Promise((resolve) => {
+           const w = new Worker(src, { eval: true });
+           w.on('message', () => w.terminate());
+           w.on('exit', () => setTimeout(resolve, 50));
+         });
+         (async () => {
+           await run("require('worker_threads').parentPort.postMessage('ready')"); // warm-up
+           const before = count();
+           for (let i = 0; i < 5; i++) await run(${JSON.stringify(worker)});
+           console.log(JSON.stringify({ before, after: count() }));
+         })();`,
+      ],
+      { timeout: 10_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const { before, after } = JSON.parse(out.trim()) as Record<string, number>;
+    expect(after).toBe(before);
   });
 });
 
