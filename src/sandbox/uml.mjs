@@ -19,6 +19,7 @@ import {
   timeoutSeconds,
   which,
 } from './common.mjs';
+import { guestCpu } from './cpu-pin.mjs';
 import { xstateFixLibrary } from './xstate-fix.mjs';
 
 export const UML_MODULES = '/usr/lib/uml/modules';
@@ -68,7 +69,16 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
   if (!linuxUml) throw new SandboxError('linux.uml not found (Debian package user-mode-linux)');
   const mem = umlMemory();
   const preload = xstateFix ? xstateFixLibrary() : undefined;
-  const description = `user-mode-linux${preload ? ' with the xstate-fix library' : ''}; ${why}`;
+  let cpu;
+  try {
+    cpu = await guestCpu();
+  } catch (e) {
+    throw new SandboxError(e.message);
+  }
+  // taskset (util-linux) sets the affinity and execs linux.uml: same pid, and its helpers inherit it.
+  const taskset = cpu !== undefined ? which('taskset') : undefined;
+  const pinned = taskset ? `; pinned to CPU ${cpu}` : '';
+  const description = `user-mode-linux${preload ? ' with the xstate-fix library' : ''}; ${why}${pinned}`;
   writeFileSync(join(ctl, 'guest.conf'), `BACKEND=uml\nDESCRIPTION=${shq(description)}\n`);
 
   const args = [
@@ -96,7 +106,7 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
   if (tmp) umlEnv.TMPDIR = tmp;
   if (preload) umlEnv.LD_PRELOAD = umlEnv.LD_PRELOAD ? `${preload}:${umlEnv.LD_PRELOAD}` : preload;
 
-  const child = spawn(linuxUml, args, {
+  const child = spawn(taskset ?? linuxUml, taskset ? ['-c', String(cpu), linuxUml, ...args] : args, {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     detached: true, // own process group: UML forks helper processes
     env: umlEnv,
