@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { checkLateness } from './check-lateness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -65,34 +66,16 @@ const ipvs = {
   },
 };
 
-const lastStart = new Map();
-const lateness = [];
 let checks = 0;
 let failures = 0;
 const failureDetails = new Map();
-let measuring = false;
-// Lateness from the checker's own 'check' events, so that the default runner
-// (the production path) is what runs: a check started when its result came in
-// less its latency. The clock is read once per turn of the loop, as the
-// checker does (performance.now() is a system call in the sandbox).
-let turnNow = -1;
-const clockNow = () => {
-  if (turnNow < 0) {
-    turnNow = performance.now();
-    queueMicrotask(() => (turnNow = -1));
-  }
-  return turnNow;
-};
-const onCheck = (e) => {
-  const start = clockNow() - e.result.latencyMs;
-  const prev = lastStart.get(e.destination);
-  lastStart.set(e.destination, start);
-  if (!measuring) return;
-  if (prev !== undefined) lateness.push(start - prev - INTERVAL);
+const late = checkLateness(INTERVAL);
+const lateness = late.samples;
+late.onMeasured = (result) => {
   checks++;
-  if (!e.result.ok) {
+  if (!result.ok) {
     failures++;
-    failureDetails.set(e.result.detail, (failureDetails.get(e.result.detail) ?? 0) + 1);
+    failureDetails.set(result.detail, (failureDetails.get(result.detail) ?? 0) + 1);
   }
 };
 
@@ -102,10 +85,10 @@ const checker = new HealthChecker(ipvs, {
   check: { type: 'tcp', timeoutMs: 900 },
   intervalMs: INTERVAL,
 });
-checker.on('check', onCheck);
+checker.on('check', late.onCheck);
 await checker.start();
 await new Promise((r) => setTimeout(r, 2 * INTERVAL)); // every destination checked at least once
-measuring = true;
+late.measuring = true;
 // What delays a check's start inside this process: the event loop's delay
 // (long synchronous stretches: a sync's read and diff, a batch of results)
 // and garbage-collection pauses, over the measuring window.
@@ -121,7 +104,7 @@ const t0 = performance.now();
 await new Promise((r) => setTimeout(r, SECONDS * 1000));
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - t0;
-measuring = false;
+late.measuring = false;
 loopDelay.disable();
 gcObserver.disconnect();
 await checker.stop();

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { checkLateness } from './check-lateness.mjs';
 import { median } from './tables.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -44,42 +45,23 @@ if (process.argv[2] === '--ours') {
   // Inside the namespace: our checker over the real table, its lateness measured.
   const { HealthChecker, Ipvs } = await import(join(process.env.HEALTH_BENCH_DIST ?? join(root, 'dist'), 'src', 'index.js'));
   const ipvs = await Ipvs.open();
-  const last = new Map();
-  const lateness = [];
-  let measuring = false;
-  // Start of each check = when its result came in, less its latency (the default
-  // runner is used, as in production).
-  // The measurement's own clock reads once per turn of the loop: performance.now()
-  // is a real system call in the sandbox (no vDSO), and this listener runs for
-  // every check, so reading it per check would bill the bench to the checker.
-  let turnNow = -1;
-  const clockNow = () => {
-    if (turnNow < 0) {
-      turnNow = performance.now();
-      queueMicrotask(() => (turnNow = -1));
-    }
-    return turnNow;
-  };
-  const onCheck = (e) => {
-    const start = clockNow() - e.result.latencyMs;
-    const prev = last.get(e.destination);
-    last.set(e.destination, start);
-    if (measuring && prev !== undefined) lateness.push(start - prev - 1000);
-  };
+  // Lateness from the checker's own check events (check-lateness.mjs).
+  const late = checkLateness(1000);
+  const lateness = late.samples;
   const checker = new HealthChecker(ipvs, {
     service: { protocol: 'tcp', address: '10.99.0.2', port: 80, scheduler: 'wlc' },
     destinations: Array.from({ length: N }, (_, i) => ({ address: addr(i), port: OUR_PORT, forward: 'masq' })),
     check: { type: 'tcp' }, intervalMs: 1000, timeoutMs: 1000,
   });
-  checker.on('check', onCheck);
+  checker.on('check', late.onCheck);
   await checker.start();
   process.stdout.write('started\n');
   // Lines on stdin: 'on' and 'off' open and close a measuring window, 'end' reports and exits.
   createInterface({ input: process.stdin }).on('line', async (line) => {
-    if (line === 'on') measuring = true;
-    else if (line === 'off') measuring = false;
+    if (line === 'on') late.measuring = true;
+    else if (line === 'off') late.measuring = false;
     else if (line === 'end') {
-      measuring = false;
+      late.measuring = false;
       await checker.stop({ leave: false });
       lateness.sort((a, b) => a - b);
       const q = (p) => Math.round(lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))] * 10) / 10;

@@ -14,10 +14,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, run, type Netns } from './harness.js';
+import { createNetns, plugIntoBridge, run, type Netns } from './harness.js';
+import { OutputLines } from './output-lines.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.71.0.100';
@@ -81,49 +81,24 @@ virtual web {
 }
 `;
 
-class Lines {
-  readonly all: string[] = [];
-  private waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  constructor(stream: NodeJS.ReadableStream) {
-    createInterface({ input: stream }).on('line', (l) => {
-      this.all.push(l);
-      this.waiters = this.waiters.filter((w) => (w.re.test(l) ? (w.resolve(l), false) : true));
-    });
-  }
-  next(re: RegExp, timeoutMs = 20_000, from = this.all.length): Promise<string> {
-    const seen = this.all.slice(from).find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${this.all.join('\n')}`)), timeoutMs);
-      this.waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
-    });
-  }
-}
-
 let sw: Netns;
 let lbs: Netns[] = [];
 let dir: string;
 const procs: ChildProcess[] = [];
 
-function plug(ns: Netns, name: string, address: string): void {
-  run('ip', ['link', 'add', name, 'netns', sw.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
-  sw.ip('link', 'set', name, 'master', 'br0');
-  sw.ip('link', 'set', name, 'up');
-  ns.ip('addr', 'add', `${address}/24`, 'dev', 'eth0');
-  ns.ip('link', 'set', 'eth0', 'up');
-}
+const plug = (ns: Netns, name: string, address: string): void => plugIntoBridge(sw, ns, name, address);
 
 /** Start `ipvs-ts run FILE` inside director namespace `node`; standard error is kept with the output. */
-function startDaemon(node: 1 | 2, file: string): { proc: ChildProcess; out: Lines } {
+function startDaemon(node: 1 | 2, file: string): { proc: ChildProcess; out: OutputLines } {
   const proc = spawn('ip', ['netns', 'exec', lbs[node - 1]!.name, process.execPath, BIN, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(proc);
-  const out = new Lines(proc.stdout!);
+  const out = new OutputLines(proc.stdout!);
   proc.stderr!.on('data', (d) => out.all.push(`stderr: ${String(d).trim()}`));
   return { proc, out };
 }
 
 /** Resolves once the node's last handled transition leaves it backup (a slow start may have made it master first). */
-async function backupNow(out: Lines): Promise<void> {
+async function backupNow(out: OutputLines): Promise<void> {
   const last = out.all.filter((l) => l.startsWith('election:')).at(-1) ?? '';
   if (/-> backup /.test(last)) return;
   await out.next(/^election: \w+ -> backup /, 20_000);

@@ -17,12 +17,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
 import { connectTcp } from '../../src/health/transport.js';
-import { createNetns, run, type Netns } from './harness.js';
+import { createNetns, plugIntoBridge, run, type Netns } from './harness.js';
+import { OutputLines } from './output-lines.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.70.0.100';
@@ -38,25 +38,6 @@ require('net').createServer((c) => { c.on('error', () => {}); c.end('hello ' + a
   .listen(${PORT}, '0.0.0.0', () => process.stdout.write('ready\\n'));
 `;
 
-class Lines {
-  readonly all: string[] = [];
-  private waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  constructor(stream: NodeJS.ReadableStream) {
-    createInterface({ input: stream }).on('line', (l) => {
-      this.all.push(l);
-      this.waiters = this.waiters.filter((w) => (w.re.test(l) ? (w.resolve(l), false) : true));
-    });
-  }
-  next(re: RegExp, timeoutMs = 20_000, from = this.all.length): Promise<string> {
-    const seen = this.all.slice(from).find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${this.all.join('\n')}`)), timeoutMs);
-      this.waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
-    });
-  }
-}
-
 let sw: Netns;
 let lbs: Netns[] = [];
 let client: Netns;
@@ -64,13 +45,7 @@ let rss: Netns[] = [];
 let dir: string;
 const procs: ChildProcess[] = [];
 
-function plug(ns: Netns, name: string, address: string): void {
-  run('ip', ['link', 'add', name, 'netns', sw.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
-  sw.ip('link', 'set', name, 'master', 'br0');
-  sw.ip('link', 'set', name, 'up');
-  ns.ip('addr', 'add', `${address}/24`, 'dev', 'eth0');
-  ns.ip('link', 'set', 'eth0', 'up');
-}
+const plug = (ns: Netns, name: string, address: string): void => plugIntoBridge(sw, ns, name, address);
 
 function config(node: 1 | 2): DirectorConfig {
   return {
@@ -93,12 +68,12 @@ function config(node: 1 | 2): DirectorConfig {
   };
 }
 
-function startDaemon(node: 1 | 2): { proc: ChildProcess; out: Lines } {
+function startDaemon(node: 1 | 2): { proc: ChildProcess; out: OutputLines } {
   const file = join(dir, `node${node}.json`);
   writeFileSync(file, JSON.stringify(config(node)));
   const proc = spawn('ip', ['netns', 'exec', lbs[node - 1]!.name, process.execPath, BIN, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(proc);
-  const out = new Lines(proc.stdout!);
+  const out = new OutputLines(proc.stdout!);
   proc.stderr!.on('data', (d) => out.all.push(`stderr: ${String(d).trim()}`));
   return { proc, out };
 }
@@ -147,7 +122,7 @@ beforeAll(async () => {
       ns.ip('addr', 'add', `${VIP}/32`, 'dev', 'lo');
       ns.exec('sysctl', ['-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
       const p = ns.spawn(process.execPath, ['-e', SERVER, RS[i]!], { stdio: ['ignore', 'pipe', 'inherit'] });
-      await new Lines(p.stdout!).next(/^ready$/);
+      await new OutputLines(p.stdout!).next(/^ready$/);
     }),
   );
 }, 60_000);

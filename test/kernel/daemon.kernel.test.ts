@@ -12,12 +12,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
 import { connectTcp } from '../../src/health/transport.js';
 import { createNetns, run, type Netns } from './harness.js';
+import { OutputLines } from './output-lines.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.60.0.100';
@@ -67,36 +67,15 @@ function veth(a: Netns, aName: string, aAddr: string, b: Netns, bName: string, b
   b.ip('link', 'set', bName, 'up');
 }
 
-/** Lines of a child's output, awaitable by pattern (each line is matched once, by the first waiter that wants it). */
-class Lines {
-  readonly all: string[] = [];
-  private waiters: { re: RegExp; from: number; resolve: (l: string) => void }[] = [];
-  constructor(stream: NodeJS.ReadableStream) {
-    createInterface({ input: stream }).on('line', (l) => {
-      this.all.push(l);
-      this.waiters = this.waiters.filter((w) => (w.re.test(l) ? (w.resolve(l), false) : true));
-    });
-  }
-  /** The next line matching `re` from now on (or from line `from`). */
-  next(re: RegExp, timeoutMs = 15_000, from = this.all.length): Promise<string> {
-    const seen = this.all.slice(from).find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${this.all.join('\n')}`)), timeoutMs);
-      this.waiters.push({ re, from, resolve: (l) => (clearTimeout(t), resolve(l)) });
-    });
-  }
-}
-
 interface Daemon {
   proc: ChildProcess;
-  out: Lines;
+  out: OutputLines;
   exited: Promise<number | null>;
 }
 
 function startDaemon(config: string, ...args: string[]): Daemon {
   const proc = spawn(process.execPath, [BIN, 'run', config, '--netns', director.name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = new Lines(proc.stdout!);
+  const out = new OutputLines(proc.stdout!);
   proc.stderr!.on('data', (d) => out.all.push(`stderr: ${String(d).trim()}`));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   return { proc, out, exited };
@@ -253,8 +232,8 @@ beforeAll(async () => {
   for (const a of [B, C, D]) servers.ip('addr', 'add', `${a}/24`, 'dev', 'eth0');
   servers.ip('route', 'add', 'default', 'via', '10.61.0.1');
   serverProc = servers.spawn(process.execPath, ['-e', SERVERS, ...RS], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const serverOut = new Lines(serverProc.stdout!);
-  (serverProc as ChildProcess & { lines: Lines }).lines = serverOut;
+  const serverOut = new OutputLines(serverProc.stdout!);
+  (serverProc as ChildProcess & { lines: OutputLines }).lines = serverOut;
   await serverOut.next(/^ready$/, 20_000);
   // A service the daemon does not own: never touched.
   director.ipvsadm('-A', '-t', `${VIP}:99`, '-s', 'rr');
@@ -306,7 +285,7 @@ describe('ipvs-ts run', () => {
     const hupAt = traffic.started;
     // Watch the director's addresses across the reload (line-buffered; listening once a probe address is seen).
     const monitor = director.spawn('stdbuf', ['-oL', 'ip', '-o', 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const changes = new Lines(monitor.stdout!);
+    const changes = new OutputLines(monitor.stdout!);
     // (ip monitor has no ready signal: a probe address is added and deleted until it reports one.)
     for (let i = 200; ; i++) {
       director.ip('addr', 'add', `10.60.0.${i}/32`, 'dev', 'vethC');

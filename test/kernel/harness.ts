@@ -173,3 +173,15 @@ process.on('exit', () => {
     }
   }
 });
+
+/**
+ * Join `ns` to the bridge `br0` in `sw` by a veth pair (`name` on the bridge's
+ * side, `eth0` in `ns`) and give `eth0` `address`/24.
+ */
+export function plugIntoBridge(sw: Netns, ns: Netns, name: string, address: string): void {
+  run('ip', ['link', 'add', name, 'netns', sw.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+  sw.ip('link', 'set', name, 'master', 'br0');
+  sw.ip('link', 'set', name, 'up');
+  ns.ip('addr', 'add', `${address}/24`, 'dev', 'eth0');
+  ns.ip('link', 'set', 'eth0', 'up');
+}
