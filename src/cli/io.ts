@@ -3,7 +3,7 @@
  * `main()` in-process), its exit codes, and its error types.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** Where the command line writes and reads. */
 export interface CliIo {
@@ -66,7 +66,9 @@ export const processIo: CliIo = {
   readFile: async (path) => {
     if (path === '-') return readAll(process.stdin);
     try {
-      return await readFile(path, 'utf8');
+      // One read and one decode: the command does nothing else meanwhile, and
+      // fs/promises reads a large state in chunks through a string decoder.
+      return readFileSync(path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new InputError(`${path}: cannot read (${code ?? String(e)})`);
