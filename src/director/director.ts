@@ -11,7 +11,7 @@ import { HealthChecker } from '../health/checker.js';
 import type { HealthCheckerOptions, HealthEvent, HealthIpvs, HealthStatus } from '../health/checker-types.js';
 import type { Ipvs } from '../ipvs/client.js';
 import type { Operation, Plan } from '../ipvs/state.js';
-import type { OnExit, ValidatedConfig } from './config.js';
+import type { DirectorConfig, OnExit, ValidatedConfig } from './config.js';
 import { DirectorHostSetup, type HostChange } from './host.js';
 import { exitPlan, reloadPlan } from './reload-plan.js';
 import type { Transition } from '../heartbeat/election.js';
@@ -235,6 +235,7 @@ export class Director extends EventEmitter {
       plan = await this.configureTable(next, phase, restart);
     } catch (e) {
       for (const c of this.checkers.values()) c.releaseTable();
+      if (phase === 'reload') await this.rejoinElection();
       throw e;
     }
     const stopped: string[] = [];
@@ -270,22 +271,45 @@ export class Director extends EventEmitter {
     this.emitEvent({ type: 'configured', phase, summary: plan.summary, checkers: { kept, started, stopped } });
     if (fo && this.election) this.emitEvent({ type: 'failover', phase, action: 'kept', detail: `failover settings unchanged: election kept as ${this.election.state}` });
     else if (fo) {
-      this.election = await DirectorFailover.start({
-        failover: fo,
-        ...(next.config.host ? { host: next.config.host } : {}),
-        table: ownedTable({
-          table: () => ({ services: this.failoverTable.services }),
-          remembered: (service) => this.gate.remembered(service),
-          ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
-        }),
-        ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
-        onRole: (master) => this.gate.setActive(master),
-        onTransition: (transition: Transition) => this.emitEvent({ type: 'election', transition }),
-        onResourceError: (e) => this.emitEvent({ type: 'error', phase, error: new Error(`failover resource ${e.name}: ${e.action} failed: ${e.error!.message}`) }),
-      });
+      this.election = await this.startElection(fo, next.config.host, phase);
       this.emitEvent({ type: 'failover', phase, action: restart ? 'restarted' : 'started', detail: restart ? 'failover settings changed: election restarted (the VIPs and the table may move to the peer)' : `election started (node ${fo.nodeId}, priority ${fo.priority})` });
     }
     return plan;
+  }
+
+  /** Join the election with these settings (the table and VIPs follow the role). */
+  private startElection(fo: NonNullable<DirectorConfig['failover']>, host: DirectorConfig['host'], phase: DirectorPhase): Promise<DirectorFailover> {
+    return DirectorFailover.start({
+      failover: fo,
+      ...(host ? { host } : {}),
+      table: ownedTable({
+        table: () => ({ services: this.failoverTable.services }),
+        remembered: (service) => this.gate.remembered(service),
+        ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
+      }),
+      ...(this.options.netns !== undefined ? { netns: this.options.netns } : {}),
+      onRole: (master) => this.gate.setActive(master),
+      onTransition: (transition: Transition) => this.emitEvent({ type: 'election', transition }),
+      onResourceError: (e) => this.emitEvent({ type: 'error', phase, error: new Error(`failover resource ${e.name}: ${e.action} failed: ${e.error!.message}`) }),
+    });
+  }
+
+  /**
+   * A failed reload that had left the election (its file changed or removed
+   * the failover settings) joins it again with the settings still in force:
+   * the previous configuration stays, election included. Until elected, the
+   * checkers write to memory, as on a backup.
+   */
+  private async rejoinElection(): Promise<void> {
+    const fo = this.current?.config.failover;
+    if (!fo || this.election || this.stopped) return;
+    this.gate.setActive(false);
+    try {
+      this.election = await this.startElection(fo, this.current!.config.host, 'reload');
+      this.emitEvent({ type: 'failover', phase: 'reload', action: 'restarted', detail: 'the reload failed: election joined again with the settings in force' });
+    } catch (e) {
+      this.emitEvent({ type: 'error', phase: 'reload', error: new Error(`could not join the election again after the failed reload: ${(e as Error).message}`) });
+    }
   }
 
   /**

@@ -20,6 +20,7 @@ import type { DirectorConfig } from '../../src/director/config.js';
 import { ApplyError } from '../../src/ipvs/apply.js';
 import { Ipvs } from '../../src/ipvs/client.js';
 import { createNetns, type Netns } from './harness.js';
+import { OutputLines } from './output-lines.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.72.0.100';
@@ -193,4 +194,59 @@ describe('Ipvs.runOperations: which operations took effect, from the kernel\'s a
       other.destroy();
     }
   });
+});
+
+describe('ipvs-ts run: a refused reload that had left the election', () => {
+  it('joins the election again with the settings in force, and as master puts the table and the VIP back', async () => {
+    // One node (its peer's address is in the namespace's subnet but nobody is there): master after initDeadMs.
+    const fns = createNetns('rollback-fo');
+    const fdir = mkdtempSync(join(tmpdir(), 'ipvs-ts-rollback-fo-'));
+    let daemon: ChildProcess | undefined;
+    try {
+      fns.ip('link', 'add', 'dummy0', 'type', 'dummy');
+      fns.ip('addr', 'add', '10.73.0.1/24', 'dev', 'dummy0');
+      fns.ip('link', 'set', 'dummy0', 'up');
+      const FVIP = '10.73.0.100';
+      const service = { protocol: 'tcp' as const, address: FVIP, port: 80, scheduler: 'rr', destinations: [{ address: '10.73.1.1', port: PORT, forward: 'masq' as const, weight: 3 }] };
+      const withFailover: DirectorConfig = {
+        table: { services: [service] },
+        host: { vips: [FVIP], interface: 'dummy0', forwarding: 'nat', announce: false },
+        failover: {
+          nodeId: 1, priority: 200, peers: [{ nodeId: 2, address: '10.73.0.2' }], bindAddress: '10.73.0.1', port: 16_960,
+          intervalMs: 100, deadMs: 300, initDeadMs: 300, keys: { 1: 'a shared secret of the pair' }, stateFile: join(fdir, 'node.gen'),
+        },
+      };
+      // The reload removes the failover section (the election is left, the table and VIP given up) and asks for a
+      // scheduler the kernel lacks: refused.
+      const refusedFile: DirectorConfig = { table: { services: [{ ...service, scheduler: 'nosuch' }] }, host: withFailover.host };
+      const file = join(fdir, 'director.json');
+      writeFileSync(file, JSON.stringify(withFailover));
+      // Inside the namespace: the heartbeat's sockets are the process's own (as in daemon-failover.kernel.test.ts).
+      daemon = spawn('ip', ['netns', 'exec', fns.name, process.execPath, BIN, 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = new OutputLines(daemon.stdout!);
+      const err = new OutputLines(daemon.stderr!);
+      await out.next(/^election: backup -> master/, 30_000, 0).catch((e: Error) => {
+        throw new Error(`${e.message}\nstderr:\n${err.all.join('\n')}`);
+      });
+      const held = fns.ipvsadm('-Ln');
+      expect(held).toContain(`TCP  ${FVIP}:80 rr`);
+      const addrs = () => fns.ip('-o', '-4', 'addr', 'show', 'dev', 'dummy0');
+      expect(addrs()).toContain(`${FVIP}/32`);
+
+      writeFileSync(file, JSON.stringify(refusedFile));
+      const from = out.all.length;
+      daemon.kill('SIGHUP');
+      await out.next(/^reload refused by the kernel/, 30_000, from);
+      await out.next(/failover: the reload failed: election joined again with the settings in force/, 30_000, from);
+      await out.next(/^election: backup -> master/, 30_000, from);
+      // Master again under the settings in force: the table as it was, the VIP back.
+      await expect.poll(() => fns.ipvsadm('-Ln'), { timeout: 10_000, interval: 100 }).toBe(held);
+      await expect.poll(addrs, { timeout: 10_000, interval: 100 }).toContain(`${FVIP}/32`);
+      expect(out.all.slice(from).filter((l) => l.startsWith('stderr') || /^error/.test(l))).toEqual([]);
+    } finally {
+      daemon?.kill('SIGKILL');
+      fns.destroy();
+      rmSync(fdir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
