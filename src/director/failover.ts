@@ -29,7 +29,7 @@ export interface DirectorFailoverOptions {
   table: Resource;
   /** Namespace of the IPVS table and VIPs (the heartbeat runs in the process's own). */
   netns?: string;
-  /** Called on becoming master (true) and on leaving it (false), after the table and VIPs, before them respectively. */
+  /** Called on becoming master (true) and on leaving it (false): right after the table is installed, and before it is given up. */
   onRole(master: boolean): void;
   /** Called for every transition once handled (from the first one, `init -> backup`). */
   onTransition?(t: Transition): void;
@@ -76,13 +76,15 @@ export class DirectorFailover extends EventEmitter {
     const trackers = (f.pingTrackers ?? []).map((t) => new PingTracker(t));
     const election = new Election(heartbeat, { priority: f.priority, ...(f.preempt !== undefined ? { preempt: f.preempt } : {}), ...(f.preemptDelayMs !== undefined ? { preemptDelayMs: f.preemptDelayMs } : {}), trackers });
     const ns = o.netns !== undefined ? { netns: o.netns } : {};
-    // Start order: table, sync daemon, VIPs, then the checkers write to the kernel; the stop order is the reverse.
-    // The sync daemon runs as master while master and as backup while backup (stopped when leaving either).
+    // Start order: the table, then the checkers write to the kernel (a server that dies while the VIPs are being
+    // announced is taken out at once, not at their first sync after), the sync daemon, the VIPs; the stop order is
+    // the reverse (the checkers stop writing before the table goes). The sync daemon runs as master while master
+    // and as backup while backup (stopped when leaving either).
     const resources: Resource[] = [
       o.table,
+      { name: 'health checks', acquire: async () => o.onRole(true), release: async () => o.onRole(false) },
       ...(f.syncDaemon !== undefined ? [syncDaemon({ ...f.syncDaemon, ...ns })] : []),
       ...(o.host?.vips ?? []).map((v) => vip({ address: v, interface: o.host!.interface, ...ns, announce: { count: 3, intervalMs: 200 } })),
-      { name: 'health checks', acquire: async () => o.onRole(true), release: async () => o.onRole(false) },
     ];
     const failover = new Failover(election, { resources });
     const d = new DirectorFailover(heartbeat, election, failover);
