@@ -1,6 +1,6 @@
 /**
  * Reading netlink attributes in place, for the snapshot's direct readers
- * (live-service.ts, live-destination.ts): the bounds and size checks of the
+ * (live-service.ts, destination-scan.ts): the bounds and size checks of the
  * table decoder (schema.ts), with the same DecodeErrors, on bytes that are
  * only valid while a reply is being handled.
  * @module

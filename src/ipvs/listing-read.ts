@@ -10,16 +10,14 @@
  * `Ipvs.table()` does.
  * @module
  */
-import { DecodeError } from '../errors.js';
-import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
 import { GenlConn } from '../netlink/genl.js';
 import { decodeAttributes } from '../netlink/schema.js';
-import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
-import { commandConfigTable, commandTable, destinationConfigTable, infoTable } from './attributes.js';
-import { CHECKSUM_NAMES, destinationOf, FORWARD_NAMES, NO_STATS, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
+import type { Family } from './address.js';
+import { commandConfigTable, commandTable, infoTable } from './attributes.js';
+import { CHECKSUM_NAMES, destinationOf, NO_STATS, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError } from './errors.js';
-import { attributeLength, checkSize, lastAttributeAt, u16 } from './in-place.js';
+import { scanDestinationAt, scanned } from './destination-scan.js';
 import type { Destination, Info, Service } from './types.js';
 import type { NormalServiceKey } from './validate.js';
 
@@ -45,84 +43,26 @@ export interface ReadListingOptions {
  * with the same DecodeErrors (test/unit/ipvs/listing-read.test.ts).
  */
 export function listingDestinationAt(buf: Buffer, start: number, end: number, serviceFamily: Family): Destination | undefined {
-  const at = lastAttributeAt(buf, start, end, commandConfigTable, C.IPVS_CMD_ATTR_DEST);
-  if (at < 0) return undefined;
-  const nest = at + NLA_HDRLEN;
-  const nestEnd = at + u16(buf, at);
-  let af: number | undefined;
-  let addr = -1;
-  let addrLen = 0;
-  let port = 0;
-  let forwardRaw = 0;
-  let weight = 0;
-  let upper = 0;
-  let lower = 0;
-  let active = 0;
-  let inactive = 0;
-  let persistent = 0;
-  let tunnelType: number | undefined;
-  let tunnelPort = 0;
-  let tunnelFlags = 0;
-  // The bytes are read directly, not through u16()/u32()/checkSize(): this
-  // loop runs for every attribute of every destination of a listing, in a
-  // fresh process where calls are not yet inlined. The checks are the same;
-  // a failing one calls the shared checker, which throws the table decoder's error.
-  const slots = destinationConfigTable.slots;
-  for (let off = nest; off + NLA_HDRLEN <= nestEnd; ) {
-    const len = LE ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
-    if (len < NLA_HDRLEN || off + len > nestEnd) attributeLength(buf, off, nestEnd, destinationConfigTable);
-    const type = (LE ? buf[off + 2]! | (buf[off + 3]! << 8) : (buf[off + 2]! << 8) | buf[off + 3]!) & NLA_TYPE_MASK;
-    const p = off + NLA_HDRLEN;
-    const plen = len - NLA_HDRLEN;
-    const slot = slots[type];
-    if (slot !== undefined && slot.size >= 0 && plen !== slot.size) checkSize(destinationConfigTable, type, plen, off);
-    // A 4-byte value in host order (the size was checked above for the types read so).
-    const v32 = plen === 4 ? (LE ? (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0 : ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0) : 0;
-    switch (type) {
-      case C.IPVS_DEST_ATTR_ADDR_FAMILY: af = u16(buf, p); break;
-      case C.IPVS_DEST_ATTR_ADDR: addr = p; addrLen = plen; break;
-      case C.IPVS_DEST_ATTR_PORT: port = (buf[p]! << 8) | buf[p + 1]!; break;
-      case C.IPVS_DEST_ATTR_FWD_METHOD: forwardRaw = v32; break;
-      case C.IPVS_DEST_ATTR_WEIGHT: weight = v32; break;
-      case C.IPVS_DEST_ATTR_U_THRESH: upper = v32; break;
-      case C.IPVS_DEST_ATTR_L_THRESH: lower = v32; break;
-      case C.IPVS_DEST_ATTR_ACTIVE_CONNS: active = v32; break;
-      case C.IPVS_DEST_ATTR_INACT_CONNS: inactive = v32; break;
-      case C.IPVS_DEST_ATTR_PERSIST_CONNS: persistent = v32; break;
-      case C.IPVS_DEST_ATTR_TUN_TYPE: tunnelType = buf[p]!; break;
-      case C.IPVS_DEST_ATTR_TUN_PORT: tunnelPort = (buf[p]! << 8) | buf[p + 1]!; break;
-      case C.IPVS_DEST_ATTR_TUN_FLAGS: tunnelFlags = u16(buf, p); break;
-      default: break; // statistics, attributes this library does not know
-    }
-    off += (len + 3) & ~3;
-  }
-  let family: Family;
-  if (af === undefined || af === 0) family = serviceFamily;
-  else if (af === C.AF_INET) family = 'ipv4';
-  else if (af === C.AF_INET6) family = 'ipv6';
-  else throw new DecodeError(`destination: unknown address family ${af}`, 0);
-  const forwardBits = forwardRaw & C.IP_VS_CONN_F_FWD_MASK;
-  const forward = FORWARD_NAMES.get(forwardBits);
-  if (!forward) throw new DecodeError(`destination: unknown forwarding method ${forwardBits}`, 0);
-  if (addr < 0 || addrLen < (family === 'ipv4' ? 4 : 16)) throw new DecodeError('destination: address missing or too short', 0);
+  if (!scanDestinationAt(buf, start, end, serviceFamily)) return undefined;
+  const s = scanned;
   const d: Destination = {
-    address: family === 'ipv4' ? ipv4TextAt(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6'),
-    family,
-    port,
-    weight,
-    forward,
-    upperThreshold: upper,
-    lowerThreshold: lower,
-    activeConnections: active,
-    inactiveConnections: inactive,
-    persistentConnections: persistent,
+    address: s.address,
+    family: s.family,
+    port: s.port,
+    weight: s.weight,
+    forward: s.forward,
+    upperThreshold: s.upper,
+    lowerThreshold: s.lower,
+    activeConnections: s.active,
+    inactiveConnections: s.inactive,
+    persistentConnections: s.persistent,
     stats: NO_STATS,
   };
-  if (forward === 'tunnel' && tunnelType !== undefined) {
-    const type = TUNNEL_NAMES.get(tunnelType);
+  if (s.forward === 'tunnel' && s.tunnelType !== undefined) {
+    const type = TUNNEL_NAMES.get(s.tunnelType);
     if (type) {
-      const t: NonNullable<Destination['tunnel']> = { type, checksum: CHECKSUM_NAMES.get(tunnelFlags) ?? 'nocsum' };
-      if (type === 'gue') t.port = tunnelPort;
+      const t: NonNullable<Destination['tunnel']> = { type, checksum: CHECKSUM_NAMES.get(s.tunnelFlags ?? 0) ?? 'nocsum' };
+      if (type === 'gue') t.port = s.tunnelPort ?? 0;
       d.tunnel = t;
     }
   }
