@@ -532,17 +532,26 @@ export class Ipvs {
    * in place as it arrives and nothing of it kept.
    */
   private async listLiveDestinations(services: LiveService[], options: CallOptions | undefined, withNormal: boolean): Promise<void> {
-    await this.dumpSeries(
+    await this.liveDestinationDumps(services, options, (i, datagram, start, end) => {
+      const s = services[i]!;
+      const d = liveDestinationAt(datagram, start, end, s.norm.family, withNormal);
+      if (d) s.destinations.push(d);
+    });
+  }
+
+  /**
+   * One GET_DEST dump per live service, back to back as one series; `each`
+   * reads each reply in place as it arrives (service `i`, the reply's
+   * attributes at `datagram[start, end)`).
+   */
+  private liveDestinationDumps(services: readonly LiveService[], options: CallOptions | undefined, each: (i: number, datagram: Buffer, start: number, end: number) => void): Promise<void> {
+    return this.dumpSeries(
       C.IPVS_CMD_GET_DEST,
       services.length,
       options,
       (i) => ({ operation: 'snapshot', kind: 'service', service: describeService(services[i]!.norm) }),
       (i, w) => writeServiceKeyNest(w, services[i]!.norm),
-      (i, datagram, start, end) => {
-        const s = services[i]!;
-        const d = liveDestinationAt(datagram, start, end, s.norm.family, withNormal);
-        if (d) s.destinations.push(d);
-      },
+      each,
     );
   }
 
@@ -626,17 +635,10 @@ export class Ipvs {
     // Each destination's spec goes straight into its service's list: one
     // object kept per destination, nothing per reply to collect later.
     const states = liveSnapshotServices(services);
-    await this.dumpSeries(
-      C.IPVS_CMD_GET_DEST,
-      services.length,
-      options,
-      (i) => ({ operation: 'snapshot', kind: 'service', service: describeService(services[i]!.norm) }),
-      (i, w) => writeServiceKeyNest(w, services[i]!.norm),
-      (i, datagram, start, end) => {
-        const d = liveDestinationSpecAt(datagram, start, end, services[i]!.norm.family);
-        if (d) states[i]!.destinations.push(d);
-      },
-    );
+    await this.liveDestinationDumps(services, options, (i, datagram, start, end) => {
+      const d = liveDestinationSpecAt(datagram, start, end, services[i]!.norm.family);
+      if (d) states[i]!.destinations.push(d);
+    });
     return { services: states, timeouts, daemons: daemons.map(daemonSpecOf) };
   }
 
