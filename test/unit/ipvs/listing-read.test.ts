@@ -11,11 +11,11 @@ import { listingDestinationAt } from '../../../src/ipvs/listing-read.js';
 import { DecodeError } from '../../../src/errors.js';
 import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
 import { parseMessages } from '../../../src/netlink/message.js';
-import { encodeAttributes, type Attributes } from '../../../src/netlink/schema.js';
+import { encodeAttributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
 import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
+import { reply as genlReply, v4, v6, type CommandAttrs } from './replies.js';
 
-type CommandAttrs = Attributes<(typeof commandTable)['fields']>;
 
 function tablePath(m: GenlMessage, family: Family): unknown {
   const a = decodeGenlAttributes(commandConfigTable, m).destination;
@@ -39,22 +39,8 @@ function expectSame(m: GenlMessage, family: Family): unknown {
   return got;
 }
 
-function reply(attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage {
-  const w = new Writer(256);
-  const start = w.beginMessage(CAPTURED_FAMILY_ID, 0, 1, 0);
-  w.u8(C.IPVS_CMD_NEW_DEST).u8(1).u16(0);
-  encodeAttributes(w, commandTable, attrs);
-  extra?.(w);
-  w.endMessage(start);
-  return parseGenlMessage(parseMessages(w.toBuffer())[0]!);
-}
+const reply = (attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage => genlReply(C.IPVS_CMD_NEW_DEST, attrs, extra);
 
-const v4 = (a: string): Uint8Array => {
-  const b = new Uint8Array(16);
-  a.split('.').forEach((x, i) => (b[i] = Number(x)));
-  return b;
-};
-const v6 = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'));
 const base = { af: C.AF_INET, address: v4('192.0.2.21'), port: 8080, forward: C.IP_VS_CONN_F_MASQ, weight: 3, upperThreshold: 0, lowerThreshold: 0 };
 
 describe('listingDestinationAt', () => {

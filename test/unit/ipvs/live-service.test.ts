@@ -11,11 +11,11 @@ import { serviceSpecOf } from '../../../src/ipvs/state.js';
 import { DecodeError } from '../../../src/errors.js';
 import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
 import { parseMessages } from '../../../src/netlink/message.js';
-import { encodeAttributes, type Attributes } from '../../../src/netlink/schema.js';
+import { encodeAttributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
 import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
+import { reply as genlReply, v4, v6, type CommandAttrs } from './replies.js';
 
-type CommandAttrs = Attributes<(typeof commandTable)['fields']>;
 
 /** What the table path makes of a reply (undefined without a service nest). */
 function tablePath(m: GenlMessage): unknown {
@@ -42,23 +42,9 @@ function expectSame(m: GenlMessage): unknown {
   return direct;
 }
 
-/** A GET_SERVICE reply with these attributes (written by the table encoder). */
-function reply(attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage {
-  const w = new Writer(256);
-  const start = w.beginMessage(CAPTURED_FAMILY_ID, 0, 1, 0);
-  w.u8(C.IPVS_CMD_NEW_SERVICE).u8(1).u16(0);
-  encodeAttributes(w, commandTable, attrs);
-  extra?.(w);
-  w.endMessage(start);
-  return parseGenlMessage(parseMessages(w.toBuffer())[0]!);
-}
+const reply = (attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage => genlReply(C.IPVS_CMD_NEW_SERVICE, attrs, extra);
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
-const v4 = (a: string): Uint8Array => {
-  const b = new Uint8Array(16);
-  a.split('.').forEach((x, i) => (b[i] = Number(x)));
-  return b;
-};
 /** ip_vs_flags {flags, mask} in host order, as the kernel sends them. */
 const flags = (f: number): Uint8Array => {
   const b = Buffer.alloc(8);
