@@ -14,7 +14,7 @@ import { parseMessages } from '../../../src/netlink/message.js';
 import { encodeAttributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
 import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
-import { reply as genlReply, v4, v6, type CommandAttrs } from './replies.js';
+import { reply as genlReply, v4, v6, withLength, type CommandAttrs } from './replies.js';
 
 
 /** What the table path makes of a reply (undefined without a service nest). */
@@ -126,11 +126,7 @@ describe('liveServiceAt', () => {
     // Lengths that run past their container, inside the nest and at the top.
     const m = reply({ service: base });
     const nestLenAt = m.attributesOffset;
-    const corrupt = (at: number, len: number): GenlMessage => {
-      const payload = Buffer.from(m.message.payload);
-      payload.writeUInt16LE(len, at);
-      return { ...m, message: { ...m.message, payload } };
-    };
+    const corrupt = (at: number, len: number): GenlMessage => withLength(m, at, len);
     for (const [at, len] of [[nestLenAt, 2], [nestLenAt, 4000], [nestLenAt + 4, 2], [nestLenAt + 4, 200]] as const) {
       const got = expectSame(corrupt(at, len)) as { decodeError?: string };
       expect(got.decodeError, `length ${len} at ${at}`).toBeTypeOf('string');

@@ -30,3 +30,10 @@ export const v4 = (a: string): Uint8Array => {
 };
 /** An IPv6 address from 32 hex digits. */
 export const v6 = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'));
+
+/** `m` with the 16-bit length field at payload offset `at` set to `len` (a corrupt reply). */
+export function withLength(m: GenlMessage, at: number, len: number): GenlMessage {
+  const payload = Buffer.from(m.message.payload);
+  payload.writeUInt16LE(len, at);
+  return { ...m, message: { ...m.message, payload } };
+}
