@@ -72,16 +72,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function guestCpu(env = process.env) {
   const asked = env.IPVS_TS_SANDBOX_CPU;
   if (asked === 'none') return undefined;
-  if (asked !== undefined && asked !== '') {
-    if (!/^\d+$/.test(asked)) throw new Error(`IPVS_TS_SANDBOX_CPU must be a CPU number or "none", got "${asked}"`);
-    return Number(asked);
-  }
   let allowed;
   try {
     const m = /^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
     allowed = m ? parseCpuList(m[1]) : [];
   } catch {
-    return undefined;
+    allowed = [];
+  }
+  if (asked !== undefined && asked !== '') {
+    if (!/^\d+$/.test(asked)) throw new Error(`IPVS_TS_SANDBOX_CPU must be a CPU number or "none", got "${asked}"`);
+    const cpu = Number(asked);
+    // taskset would refuse it only after the boot began, in words about affinity.
+    if (allowed.length > 0 && !allowed.includes(cpu)) throw new Error(`IPVS_TS_SANDBOX_CPU=${cpu}: this process may run on CPU ${allowed.join(', ')} only`);
+    return cpu;
   }
   if (allowed.length < 2) return undefined;
   try {

@@ -1,5 +1,6 @@
 // The CPU a user-mode-linux guest is pinned to: list parsing, /proc/stat
 // readings, the least busy choice, and the IPVS_TS_SANDBOX_CPU setting.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cpuTimes, guestCpu, leastBusy, parseCpuList } from '../../../src/sandbox/cpu-pin.mjs';
 
@@ -34,7 +35,9 @@ describe('leastBusy', () => {
 
 describe('guestCpu', () => {
   it('takes IPVS_TS_SANDBOX_CPU: a number, none, or an error naming the setting', async () => {
-    expect(await guestCpu({ IPVS_TS_SANDBOX_CPU: '3' })).toBe(3);
+    const allowed = parseCpuList(/^Cpus_allowed_list:\s*(.+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!);
+    expect(await guestCpu({ IPVS_TS_SANDBOX_CPU: String(allowed[0]) })).toBe(allowed[0]);
+    await expect(guestCpu({ IPVS_TS_SANDBOX_CPU: '4095' })).rejects.toThrow(/IPVS_TS_SANDBOX_CPU=4095: this process may run on CPU/);
     expect(await guestCpu({ IPVS_TS_SANDBOX_CPU: 'none' })).toBeUndefined();
     await expect(guestCpu({ IPVS_TS_SANDBOX_CPU: 'fast' })).rejects.toThrow(/IPVS_TS_SANDBOX_CPU/);
   });
