@@ -20,6 +20,7 @@ import {
   which,
 } from './common.mjs';
 import { guestCpu } from './cpu-pin.mjs';
+import { SettingError } from './select.mjs';
 import { xstateFixLibrary } from './xstate-fix.mjs';
 
 export const UML_MODULES = '/usr/lib/uml/modules';
@@ -73,7 +74,8 @@ export async function runUml(ctl, { xstateFix, why, fallback = false }) {
   try {
     cpu = await guestCpu();
   } catch (e) {
-    throw new SandboxError(e.message);
+    // A bad setting: reported as such, not taken as this backend failing (no fallback to another).
+    throw new SettingError(e.message);
   }
   // taskset (util-linux) sets the affinity and execs linux.uml: same pid, and its helpers inherit it.
   const taskset = cpu !== undefined ? which('taskset') : undefined;
