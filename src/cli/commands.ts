@@ -86,9 +86,9 @@ const list: CommandSpec = {
     // The text views read the table without the client, and without the
     // statistics unless the view prints them (docs/benchmarks.md, "Cold command line").
     const view = views[0] ?? 'default';
-    const [{ readListing }, { formatListing }] = await Promise.all([import('../ipvs/listing-read.js'), import('../ipvs/listing.js')]);
+    const [{ readListing }, { formatListingBytes }] = await Promise.all([import('../ipvs/listing-read.js'), import('../ipvs/listing.js')]);
     const { info, table } = await readListing({ ...(ctx.netns === undefined ? {} : { netns: ctx.netns }), stats: view === 'stats' || view === 'rate' });
-    ctx.io.stdout(formatListing(info, table, { view, exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
+    ctx.io.stdout(formatListingBytes(info, table, { view, exact: !!ctx.values.exact, sort: !ctx.values.nosort }));
     return EXIT.OK;
   },
 };
@@ -165,13 +165,13 @@ const apply: CommandSpec = {
       (await import('../ipvs/state.js')).normalizeState(desired);
     };
     const dryRun = !!ctx.values['dry-run'];
-    const { formatPlanDiff } = await import('./plan-diff.js');
+    const { formatPlanDiffBytes } = await import('./plan-diff.js');
     return withIpvs(ctx, async (ipvs) => {
       if (dryRun) {
         const plan = await ipvs.plan(desired, { removal: removal as Removal });
         if (ctx.values.json) ctx.io.stdout(toJson({ dryRun: true, summary: plan.summary, counts: plan.counts, operations: plan.operations }));
         else {
-          ctx.io.stdout(formatPlanDiff(plan.operations));
+          ctx.io.stdout(formatPlanDiffBytes(plan.operations));
           ctx.io.stderr(`dry run: ${plan.summary}\n`);
         }
         return EXIT.OK;
@@ -179,7 +179,7 @@ const apply: CommandSpec = {
       const result = await ipvs.apply(desired, { removal: removal as Removal });
       if (ctx.values.json) ctx.io.stdout(toJson({ dryRun: false, summary: result.plan.summary, counts: result.plan.counts, applied: result.applied, operations: result.operations }));
       else {
-        ctx.io.stdout(formatPlanDiff(result.operations));
+        ctx.io.stdout(formatPlanDiffBytes(result.operations));
         ctx.io.stderr(`applied: ${result.plan.summary}\n`);
       }
       return EXIT.OK;

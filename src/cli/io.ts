@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 
 /** Where the command line writes and reads. */
 export interface CliIo {
-  /** Write to standard output. */
-  stdout(text: string): void;
+  /** Write to standard output (bytes are UTF-8 text, as a large listing is written). */
+  stdout(text: string | Uint8Array): void;
   /** Write to standard error. */
   stderr(text: string): void;
   /** All of standard input. */

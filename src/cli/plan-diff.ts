@@ -8,6 +8,7 @@ import { formatAddressPort } from '../ipvs/address.js';
 import { describeService } from '../ipvs/errors.js';
 import type { Operation } from '../ipvs/state.js';
 import type { DestinationKey, ServiceKey } from '../ipvs/types.js';
+import { TextSink } from '../ipvs/text-sink.js';
 import { normalizeServiceKey } from '../ipvs/validate.js';
 
 const KEY_FIELDS = new Set(['protocol', 'address', 'port', 'fwmark', 'family', 'destinations']);
@@ -109,9 +110,60 @@ export function formatOperation(o: Operation): string {
   }
 }
 
+const LF = 0x0a;
+const SP = 0x20;
+
+/** {@link settingsText}, written into `out` (whole numbers as digits). */
+function writeSettings(out: TextSink, spec: object, skip: Set<string>): void {
+  for (const k in spec) {
+    const v = (spec as Record<string, unknown>)[k];
+    if (!Object.hasOwn(spec, k) || skip.has(k) || v === undefined || v === false) continue;
+    out.byte(SP).text(k).byte(0x3d /* = */);
+    if (typeof v === 'number' && Number.isSafeInteger(v)) out.int(v);
+    else out.text(valueText(v));
+  }
+}
+
+/**
+ * {@link formatOperation}'s line and a line feed, written into `out`: the
+ * additions (all of a large apply's lines) piece by piece, the rest as text.
+ */
+function writeOperation(out: TextSink, o: Operation): void {
+  switch (o.op) {
+    case 'add-service':
+      out.text('+ service ').text(serviceName(o.service));
+      writeSettings(out, o.service, KEY_FIELDS);
+      break;
+    case 'add-destination': {
+      const d = o.destination;
+      out.text('+ destination ');
+      if (d.port === undefined) out.text(d.address);
+      else if (d.address.includes(':')) out.byte(0x5b).text(d.address).byte(0x5d).byte(0x3a).int(d.port);
+      else out.text(d.address).byte(0x3a).int(d.port);
+      out.text(' to ').text(serviceName(o.service));
+      writeSettings(out, d, destSkip);
+      break;
+    }
+    default:
+      out.text(formatOperation(o));
+  }
+  out.byte(LF);
+}
+
+/** The plan's lines, written into one buffer (see text-sink.ts). */
+function writePlanDiff(operations: readonly Operation[]): TextSink {
+  // An addition's line is about 70 bytes; the buffer grows if need be.
+  const out = new TextSink(Math.max(1024, operations.length * 80));
+  for (let i = 0; i < operations.length; i++) writeOperation(out, operations[i]!);
+  return out;
+}
+
 /** A whole plan, one line per operation, each ending in a line feed (`''` for no operations). */
 export function formatPlanDiff(operations: readonly Operation[]): string {
-  let out = '';
-  for (const o of operations) out += `${formatOperation(o)}\n`;
-  return out;
+  return writePlanDiff(operations).toString();
+}
+
+/** {@link formatPlanDiff}'s text as UTF-8 bytes, written without building the string (what `ipvs-ts apply` prints). */
+export function formatPlanDiffBytes(operations: readonly Operation[]): Buffer {
+  return writePlanDiff(operations).bytes();
 }

@@ -9,6 +9,7 @@
 import { formatAddressPort } from './address.js';
 import { persistenceMaskText, schedFlagsText, sortByService, sortDestinations } from './rules.js';
 import * as C from './constants.js';
+import { TextSink } from './text-sink.js';
 import type { Destination, ForwardMethod, Info, Service } from './types.js';
 
 /** Which columns `formatListing` prints (ipvsadm's list options). */
@@ -120,28 +121,71 @@ function serviceLine(s: Service, view: ListingView, exact: boolean): string {
   return line;
 }
 
-const u32 = (n: number): string => String(n >>> 0);
-const int = (n: number): string => String(n | 0);
+const LF = 0x0a;
+const SP = 0x20;
 
-function destinationLine(d: Destination, view: ListingView, exact: boolean): string {
-  const full = formatAddressPort(d.address, d.family, d.port);
-  const name = d.family === 'ipv6' ? full : full.slice(0, 28);
-  const head = `  -> ${left(name, 28)}`;
+/** One destination's line, written into `out` (the hot path of a large listing: no string in between for the default view). */
+function writeDestinationLine(out: TextSink, d: Destination, view: ListingView, exact: boolean): void {
+  out.text('  -> ');
+  // formatAddressPort, written in place; IPv4 cut to 28 bytes as ipvsadm's %-28.28s.
+  const start = out.length;
+  if (d.family === 'ipv6') out.byte(0x5b).text(d.address).byte(0x5d);
+  else out.text(d.address);
+  out.byte(0x3a).int(d.port);
+  if (d.family !== 'ipv6') out.cutTo(start, 28);
+  out.padTo(start, 28);
   const st = d.stats;
   switch (view) {
     case 'stats':
-      return head + [st.connections, st.inPackets, st.outPackets, st.inBytes, st.outBytes].map((v) => formatLargeNumber(v, exact)).join('');
+      for (const v of [st.connections, st.inPackets, st.outPackets, st.inBytes, st.outBytes]) out.text(formatLargeNumber(v, exact));
+      break;
     case 'rate':
-      return `${head} ${[st.cps, st.inPps, st.outPps].map((v) => right(String(Math.trunc(v)), 8)).join(' ')}${formatLargeNumber(st.inBps, exact)}${formatLargeNumber(st.outBps, exact)}`;
+      out.byte(SP).right(String(Math.trunc(st.cps)), 8).byte(SP).right(String(Math.trunc(st.inPps)), 8).byte(SP).right(String(Math.trunc(st.outPps)), 8);
+      out.text(formatLargeNumber(st.inBps, exact)).text(formatLargeNumber(st.outBps, exact));
+      break;
     case 'thresholds':
-      return `${head} ${[d.upperThreshold, d.lowerThreshold, d.activeConnections, d.inactiveConnections].map((v) => left(u32(v), 10)).join(' ')}`;
+      out.byte(SP).leftInt(d.upperThreshold >>> 0, 10).byte(SP).leftInt(d.lowerThreshold >>> 0, 10);
+      out.byte(SP).leftInt(d.activeConnections >>> 0, 10).byte(SP).leftInt(d.inactiveConnections >>> 0, 10);
+      break;
     case 'persistent-conn':
-      return `${head} ${left(u32(d.weight), 9)} ${left(u32(d.persistentConnections), 11)} ${left(u32(d.activeConnections), 10)} ${left(u32(d.inactiveConnections), 10)}`;
-    case 'tun-info':
-      return `${head} ${left(FORWARD_NAME[d.forward], 7)} ${left(tunnelInfo(d), 13)} ${left(int(d.weight), 6)} ${left(u32(d.activeConnections), 10)} ${left(u32(d.inactiveConnections), 10)}`;
-    default:
-      return `${head} ${left(FORWARD_NAME[d.forward], 7)} ${left(int(d.weight), 6)} ${left(u32(d.activeConnections), 10)} ${left(u32(d.inactiveConnections), 10)}`;
+      out.byte(SP).leftInt(d.weight >>> 0, 9).byte(SP).leftInt(d.persistentConnections >>> 0, 11);
+      out.byte(SP).leftInt(d.activeConnections >>> 0, 10).byte(SP).leftInt(d.inactiveConnections >>> 0, 10);
+      break;
+    case 'tun-info': {
+      out.byte(SP);
+      const f = out.length;
+      out.text(FORWARD_NAME[d.forward]).padTo(f, 7).byte(SP);
+      const t = out.length;
+      out.text(tunnelInfo(d)).padTo(t, 13).byte(SP);
+      out.leftInt(d.weight | 0, 6).byte(SP).leftInt(d.activeConnections >>> 0, 10).byte(SP).leftInt(d.inactiveConnections >>> 0, 10);
+      break;
+    }
+    default: {
+      out.byte(SP);
+      const f = out.length;
+      out.text(FORWARD_NAME[d.forward]).padTo(f, 7).byte(SP);
+      out.leftInt(d.weight | 0, 6).byte(SP).leftInt(d.activeConnections >>> 0, 10).byte(SP).leftInt(d.inactiveConnections >>> 0, 10);
+    }
   }
+  out.byte(LF);
+}
+
+/** The listing written into a {@link TextSink} sized for it. */
+function writeListing(info: Info, table: readonly ListingEntry[], options: ListingOptions): TextSink {
+  const view = options.view ?? 'default';
+  const exact = options.exact ?? false;
+  const sort = options.sort ?? true;
+  let lines = 4;
+  for (const e of table) lines += 1 + e.destinations.length;
+  // Lines of the default view are 77 bytes; the stats views' longer ones grow the buffer.
+  const out = new TextSink(lines * 80);
+  out.text(`IP Virtual Server version ${info.version} (size=${info.connTableSize})\n`).text(title(view));
+  const entries = sort ? sortByService(table) : table;
+  for (const { service, destinations } of entries) {
+    out.text(serviceLine(service, view, exact)).byte(LF);
+    for (const d of sort ? sortDestinations(destinations) : destinations) writeDestinationLine(out, d, view, exact);
+  }
+  return out;
 }
 
 /**
@@ -155,14 +199,13 @@ function destinationLine(d: Destination, view: ListingView, exact: boolean): str
  * ```
  */
 export function formatListing(info: Info, table: readonly ListingEntry[], options: ListingOptions = {}): string {
-  const view = options.view ?? 'default';
-  const exact = options.exact ?? false;
-  const sort = options.sort ?? true;
-  let out = `IP Virtual Server version ${info.version} (size=${info.connTableSize})\n${title(view)}`;
-  const entries = sort ? sortByService(table) : table;
-  for (const { service, destinations } of entries) {
-    out += `${serviceLine(service, view, exact)}\n`;
-    for (const d of sort ? sortDestinations(destinations) : destinations) out += `${destinationLine(d, view, exact)}\n`;
-  }
-  return out;
+  return writeListing(info, table, options).toString();
+}
+
+/**
+ * {@link formatListing}'s text as UTF-8 bytes, written without building the
+ * string (what `ipvs-ts list` writes to standard output).
+ */
+export function formatListingBytes(info: Info, table: readonly ListingEntry[], options: ListingOptions = {}): Buffer {
+  return writeListing(info, table, options).bytes();
 }

@@ -70,7 +70,7 @@ async function cli(args: string[], stdin = ''): Promise<{ code: number; out: str
   let out = '';
   let err = '';
   const io: CliIo = {
-    stdout: (t) => void (out += t),
+    stdout: (t) => void (out += typeof t === 'string' ? t : Buffer.from(t).toString('utf8')),
     stderr: (t) => void (err += t),
     readStdin: async () => stdin,
     readFile: async (p) => (await import('node:fs/promises')).readFile(p, 'utf8'),

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
 import { EXIT, InputError, type CliIo } from '../../../src/cli/io.js';
 import { toJson } from '../../../src/cli/commands.js';
-import { formatOperation, formatPlanDiff } from '../../../src/cli/plan-diff.js';
+import type { Operation } from '../../../src/ipvs/state.js';
+import { formatOperation, formatPlanDiff, formatPlanDiffBytes } from '../../../src/cli/plan-diff.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/importers/', import.meta.url));
 
@@ -17,7 +18,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   let out = '';
   let err = '';
   const io: CliIo = {
-    stdout: (t) => void (out += t),
+    stdout: (t) => void (out += typeof t === 'string' ? t : Buffer.from(t).toString('utf8')),
     stderr: (t) => void (err += t),
     readStdin: async () => '',
     readFile: async (p) => {
@@ -129,6 +130,27 @@ describe('plan diff', () => {
         '~ timeouts: tcp 60 -> 900\n',
     );
     expect(formatOperation({ op: 'stop-daemon', state: 'backup', before: { state: 'backup', interface: 'eth0' } })).toBe('- sync daemon backup');
+  });
+});
+
+describe('plan diff written as bytes', () => {
+  it('gives formatOperation\'s lines for every kind of operation, numbers of any kind included', () => {
+    const svc = { protocol: 'tcp' as const, address: '192.0.2.1', port: 80 };
+    const v6 = { protocol: 'udp' as const, address: '2001:db8::10', port: 53 };
+    const ops: Operation[] = [
+      { op: 'add-service', service: { ...svc, scheduler: 'sh', schedulerFlags: ['sh-port'], persistence: { timeout: 300, netmask: 24 }, onePacket: true } },
+      { op: 'add-service', service: { fwmark: 7, family: 'ipv6', scheduler: 'wlc' } },
+      { op: 'add-destination', service: svc, destination: { address: '10.0.0.1', port: 80, weight: 0, forward: 'masq', upperThreshold: 4294967295 } },
+      { op: 'add-destination', service: v6, destination: { address: '2001:db8::2', port: 5353, weight: -0, forward: 'tunnel', tunnel: { type: 'gue', port: 6080, checksum: 'csum' } } },
+      { op: 'add-destination', service: { fwmark: 7, family: 'ipv6' }, destination: { address: '2001:db8::3', weight: 1.5 } as never },
+      { op: 'update-destination', service: svc, destination: { address: '10.0.0.2', port: 80, weight: 0, forward: 'masq' }, before: { address: '10.0.0.2', port: 80, weight: 5, forward: 'masq' } },
+      { op: 'delete-service', service: { fwmark: 8 }, before: { fwmark: 8, destinations: [] } },
+      { op: 'start-daemon', daemon: { state: 'master', interface: 'eth0', syncId: 3 } },
+    ];
+    const lines = ops.map((o) => `${formatOperation(o)}\n`).join('');
+    expect(formatPlanDiff(ops)).toBe(lines);
+    expect(formatPlanDiffBytes(ops).toString('utf8')).toBe(lines);
+    expect(formatPlanDiff([])).toBe('');
   });
 });
 
