@@ -9,6 +9,7 @@ import { NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST } from './constants.js';
 import type { Batch, BatchOptions, BatchOutcome, Chunk, ConnHost } from './conn-types.js';
 import { parseErrorMessage, type NetlinkMessage } from './message.js';
 import type { Writer } from './writer.js';
+import { microtask } from './microtask.js';
 
 /**
  * The batches of one connection: writes their chunks into the connection's
@@ -127,7 +128,7 @@ export class BatchEngine {
     if (chunk.n === 0) {
       // Nothing went out (an empty batch, or every message left failed to encode):
       // no answer will come to settle the batch, so settle it here if it is complete.
-      if (b.outstanding === 0) queueMicrotask(() => this.settleBatch(b));
+      if (b.outstanding === 0) microtask(() => this.settleBatch(b));
       return 0;
     }
     w.patchU16(lastStart + 6, NLM_F_REQUEST | NLM_F_ACK);

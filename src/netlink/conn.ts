@@ -35,6 +35,7 @@ import type { NetlinkMessage } from './message.js';
 import { DUMP_SLOT_BUSY, RequestEngine } from './requests.js';
 import { nativeSocketFactory, setUpSocket } from './socket-setup.js';
 import { Writer } from './writer.js';
+import { microtask } from './microtask.js';
 
 // The public types of a connection live in conn-types.ts; importers keep reading them here.
 export type { BatchOptions, BatchOutcome, ConnOptions, ConnStats, DumpsOptions, RequestOptions, SocketFactory } from './conn-types.js';
@@ -282,7 +283,7 @@ export class Conn {
     if (this.clockStale) {
       this.clockNow = performance.now();
       this.clockStale = false;
-      queueMicrotask(this.markClockStale);
+      microtask(this.markClockStale);
     }
     return this.clockNow;
   }
@@ -339,7 +340,7 @@ export class Conn {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
-    queueMicrotask(this.flushNow);
+    microtask(this.flushNow);
   }
 
   /** Write as many queued requests as the limits allow into one buffer, and send it. */
