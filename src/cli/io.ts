@@ -3,6 +3,7 @@
  * `main()` in-process), its exit codes, and its error types.
  * @module
  */
+import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 
 /** Where the command line writes and reads. */
@@ -68,7 +69,12 @@ export const processIo: CliIo = {
     try {
       // One read and one decode: the command does nothing else meanwhile, and
       // fs/promises reads a large state in chunks through a string decoder.
-      return readFileSync(path, 'utf8');
+      // ASCII (what `ipvs-ts snapshot` writes) is the same text in Latin-1, and
+      // that decode makes the string without the UTF-8 path's intermediate
+      // copies: a cold apply of a large state read it in half the time
+      // (docs/benchmarks.md, "Cold command line").
+      const bytes = readFileSync(path);
+      return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new InputError(`${path}: cannot read (${code ?? String(e)})`);

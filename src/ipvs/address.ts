@@ -19,8 +19,20 @@ export function addressFamily(text: string): Family | undefined {
 export function addressToBytes(text: string, family: Family): Uint8Array {
   const out = new Uint8Array(16);
   if (family === 'ipv4') {
-    const parts = text.split('.');
-    for (let i = 0; i < 4; i++) out[i] = Number(parts[i]);
+    // Digit by digit, no split(): a bulk apply parses thousands of addresses.
+    // (Valid dotted quads only, as the callers have checked; a missing part reads as 0.)
+    let part = 0;
+    let value = 0;
+    for (let i = 0; i < text.length && part < 4; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 46 /* . */) {
+        out[part++] = value;
+        value = 0;
+      } else {
+        value = value * 10 + (c - 48);
+      }
+    }
+    if (part < 4) out[part] = value;
     return out;
   }
   let s = text;

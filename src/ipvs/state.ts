@@ -434,7 +434,8 @@ function stripDestinations(s: ServiceSpec | ServiceState): ServiceSpec {
 
 function summarize(ops: Operation[]): { counts: Plan['counts']; summary: string } {
   const counts = Object.fromEntries(Object.keys(PHASE).map((o) => [o, 0])) as Plan['counts'];
-  for (const o of ops) counts[o.op]++;
+  // Indexed: a for-of makes an iterator result per operation in a cold process.
+  for (let i = 0; i < ops.length; i++) counts[ops[i]!.op]++;
   const phrase = (verb: string, pairs: [number, string, string][]): string | undefined => {
     const parts = pairs.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`);
     return parts.length ? `${verb} ${parts.join(', ')}` : undefined;
