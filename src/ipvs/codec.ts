@@ -138,7 +138,8 @@ function addressOf(bytes: Uint8Array | undefined, family: Family, where: string)
   return bytesToAddress(bytes, family);
 }
 
-const PROTOCOL_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
+/** Protocol numbers → names. */
+export const PROTOCOL_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
 export const FORWARD_NAMES = new Map<number, ForwardMethod>(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k as ForwardMethod]));
 export const TUNNEL_NAMES = new Map<number, TunnelSpec['type']>(Object.entries(TUNNEL_TYPES).map(([k, v]) => [v, k as TunnelSpec['type']]));
 export const CHECKSUM_NAMES = new Map<number, NonNullable<TunnelSpec['checksum']>>(

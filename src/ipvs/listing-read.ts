@@ -10,14 +10,16 @@
  * `Ipvs.table()` does.
  * @module
  */
+import { DecodeError } from '../errors.js';
 import { GenlConn } from '../netlink/genl.js';
 import { decodeAttributes } from '../netlink/schema.js';
-import type { Family } from './address.js';
-import { commandConfigTable, commandTable, infoTable } from './attributes.js';
-import { CHECKSUM_NAMES, destinationOf, NO_STATS, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
+import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
+import { commandTable, infoTable } from './attributes.js';
+import { CHECKSUM_NAMES, destinationOf, netmaskOf, NO_STATS, PROTOCOL_NAMES, schedulerFlagNames, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError } from './errors.js';
 import { scanDestinationAt, scanned } from './destination-scan.js';
+import { scannedService, scanServiceAt } from './service-scan.js';
 import type { Destination, Info, Service } from './types.js';
 import type { NormalServiceKey } from './validate.js';
 
@@ -70,10 +72,50 @@ export function listingDestinationAt(buf: Buffer, start: number, end: number, se
 }
 
 /**
- * The identifying key of a listed service, for its destination dump: what
- * `normalizeServiceKey` makes of it, taken from the reply (`raw`: its address
- * attribute, already checked by `serviceOf`) instead of parsing the address
- * text back.
+ * The service in one GET_SERVICE reply whose attributes lie at `buf[start,
+ * end)`, read in place without its statistics (`stats` is the shared zero
+ * object), with the key its destination dump needs (what `normalizeServiceKey`
+ * makes of it), or undefined when the reply has no service nest. Gives what
+ * `serviceOf(decodeAttributes(commandConfigTable, …).service)` gives, with the
+ * same DecodeErrors (test/unit/ipvs/listing-read.test.ts).
+ */
+export function listingServiceAt(buf: Buffer, start: number, end: number): { service: Service; key: NormalServiceKey } | undefined {
+  if (!scanServiceAt(buf, start, end)) return undefined;
+  const { family, af, flags, fwmark, addr, addrLen } = scannedService;
+  const scheduler = scannedService.scheduler ?? 'none';
+  const common = {
+    scheduler,
+    schedulerFlags: schedulerFlagNames(flags, scheduler),
+    onePacket: (flags & C.IP_VS_SVC_F_ONEPACKET) !== 0,
+    flags,
+    stats: NO_STATS,
+  };
+  const extra: Partial<Service> = {};
+  if (flags & C.IP_VS_SVC_F_PERSISTENT) {
+    const { mask, maskLen } = scannedService;
+    extra.persistence = { timeout: scannedService.timeout, netmask: netmaskOf(mask >= 0 ? buf.subarray(mask, mask + maskLen) : undefined, family) };
+  }
+  if (scannedService.persistenceEngine) extra.persistenceEngine = scannedService.persistenceEngine;
+  if (fwmark !== undefined && fwmark !== 0) {
+    return { service: { fwmark, family, ...common, ...extra } as Service, key: { family, af, fwmark } };
+  }
+  const protocol = PROTOCOL_NAMES.get(scannedService.protocolNumber ?? -1);
+  if (!protocol) throw new DecodeError(`service: unknown protocol ${scannedService.protocolNumber}`, 0);
+  if (addr < 0 || addrLen < (family === 'ipv4' ? 4 : 16)) throw new DecodeError('service: address missing or too short', 0);
+  const address = family === 'ipv4' ? ipv4TextAt(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6');
+  const port = scannedService.port;
+  const addressBytes = new Uint8Array(16);
+  for (let i = 0; i < (family === 'ipv4' ? 4 : 16); i++) addressBytes[i] = buf[addr + i]!;
+  return {
+    service: { protocol, address, port, family, ...common, ...extra } as Service,
+    key: { family, af, protocol, address, addressBytes, port },
+  };
+}
+
+/**
+ * The identifying key of a listed service (stats views), for its destination
+ * dump: what `normalizeServiceKey` makes of it, taken from the reply (`raw`:
+ * its address attribute, already checked by `serviceOf`).
  */
 function keyOfService(s: Service, raw: Uint8Array | undefined): NormalServiceKey {
   const af = s.family === 'ipv4' ? C.AF_INET : C.AF_INET6;
@@ -105,11 +147,16 @@ export async function readListing(options: ReadListingOptions): Promise<{ info: 
     const table: (ListingTableEntry & { key: NormalServiceKey })[] = [];
     try {
       await genl.requestDumps(familyId, C.IPVS_CMD_GET_SERVICE, C.IPVS_GENL_VERSION, 1, () => {}, (_i, buf, start, end) => {
-        // Without statistics, the service table's statistics nests are passed over (no BigInts); serviceOf then gives zero stats.
-        const s = options.stats ? decodeAttributes(commandTable, buf, start, end).service : decodeAttributes(commandConfigTable, buf, start, end).service;
-        if (s) {
-          const service = serviceOf(s);
-          table.push({ service, key: keyOfService(service, s.address), destinations: [] });
+        if (options.stats) {
+          const s = decodeAttributes(commandTable, buf, start, end).service;
+          if (s) {
+            const service = serviceOf(s);
+            table.push({ service, key: keyOfService(service, s.address), destinations: [] });
+          }
+        } else {
+          // Without statistics, read in place (no attribute objects, no BigInts).
+          const r = listingServiceAt(buf, start, end);
+          if (r) table.push({ service: r.service, key: r.key, destinations: [] });
         }
       }, { operation: () => 'table' });
     } catch (e) {

@@ -5,16 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { commandConfigTable, commandTable } from '../../../src/ipvs/attributes.js';
 import type { Family } from '../../../src/ipvs/address.js';
-import { destinationOf, NO_STATS } from '../../../src/ipvs/codec.js';
+import { destinationOf, NO_STATS, serviceOf } from '../../../src/ipvs/codec.js';
 import * as C from '../../../src/ipvs/constants.js';
-import { listingDestinationAt } from '../../../src/ipvs/listing-read.js';
+import { listingDestinationAt, listingServiceAt } from '../../../src/ipvs/listing-read.js';
+import { normalizeServiceKey } from '../../../src/ipvs/validate.js';
 import { DecodeError } from '../../../src/errors.js';
 import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
 import { parseMessages } from '../../../src/netlink/message.js';
 import { encodeAttributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
 import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
-import { reply as genlReply, v4, v6, withLength, type CommandAttrs } from './replies.js';
+import { badServiceReplies, reply as genlReply, SERVICE_BASE, SERVICE_CASES, v4, v6, withLength, type CommandAttrs } from './replies.js';
 
 
 function tablePath(m: GenlMessage, family: Family): unknown {
@@ -118,6 +119,56 @@ describe('listingDestinationAt', () => {
     for (const [at, len] of [[nestLenAt, 2], [nestLenAt, 4000], [nestLenAt + 4, 2], [nestLenAt + 4, 200]] as const) {
       const got = expectSame(corrupt(at, len), 'ipv4') as { decodeError?: string };
       expect(got.decodeError, `length ${len} at ${at}`).toBeTypeOf('string');
+    }
+  });
+});
+
+// The listing's direct reader of service replies against the table path
+// (decodeAttributes with the statistics-free table → serviceOf, the key as
+// normalizeServiceKey makes it).
+describe('listingServiceAt', () => {
+  const serviceReply = (attrs: CommandAttrs, extra?: (w: Writer) => void): GenlMessage => genlReply(C.IPVS_CMD_NEW_SERVICE, attrs, extra);
+
+  function serviceTablePath(m: GenlMessage): unknown {
+    const a = decodeGenlAttributes(commandConfigTable, m).service;
+    if (!a) return undefined;
+    const service = serviceOf(a);
+    return { service, key: normalizeServiceKey(service) };
+  }
+
+  function expectSameService(m: GenlMessage): unknown {
+    const payload = m.message.payload;
+    const got = outcome(() => listingServiceAt(payload, m.attributesOffset, payload.length));
+    expect(got).toEqual(outcome(() => serviceTablePath(m)));
+    return got;
+  }
+
+  it('reads every captured kernel service reply and every kind of service as the table path does', () => {
+    const names = fixtureNames('rep-get-service-').concat(fixtureNames('rep-sort-get-service-')).map((n) => n.replace(/^rep-/, ''));
+    let services = 0;
+    for (const name of names) {
+      for (const d of capturedReply(name).datagrams) {
+        for (const msg of parseMessages(d)) {
+          if (msg.type !== CAPTURED_FAMILY_ID) continue;
+          const got = expectSameService(parseGenlMessage(msg)) as { value?: { service: { stats: unknown } } };
+          if (got.value) {
+            services++;
+            expect(got.value.service.stats).toBe(NO_STATS);
+          }
+        }
+      }
+    }
+    expect(services).toBeGreaterThan(10);
+    for (const service of SERVICE_CASES) expectSameService(serviceReply({ service }));
+    expect(expectSameService(serviceReply({ tcpTimeout: 5 }))).toEqual({ value: undefined });
+    const last = serviceReply({ service: SERVICE_BASE }, (w) => encodeAttributes(w, commandTable, { service: { ...SERVICE_BASE, port: 8443 } }));
+    expect(expectSameService(last)).toMatchObject({ value: { service: { port: 8443 }, key: { port: 8443 } } });
+  });
+
+  it('throws the DecodeErrors of the table path for malformed replies', () => {
+    for (const [what, m] of badServiceReplies(serviceReply)) {
+      const got = expectSameService(m) as { decodeError?: string };
+      expect(got.decodeError, what).toBeTypeOf('string');
     }
   });
 });
