@@ -181,9 +181,12 @@ function writeListing(info: Info, table: readonly ListingEntry[], options: Listi
   const out = new TextSink(lines * 80);
   out.text(`IP Virtual Server version ${info.version} (size=${info.connTableSize})\n`).text(title(view));
   const entries = sort ? sortByService(table) : table;
-  for (const { service, destinations } of entries) {
+  // Indexed loops: a for-of makes an iterator result per line in a cold process.
+  for (let i = 0; i < entries.length; i++) {
+    const { service, destinations } = entries[i]!;
     out.text(serviceLine(service, view, exact)).byte(LF);
-    for (const d of sort ? sortDestinations(destinations) : destinations) writeDestinationLine(out, d, view, exact);
+    const ds = sort ? sortDestinations(destinations) : destinations;
+    for (let j = 0; j < ds.length; j++) writeDestinationLine(out, ds[j]!, view, exact);
   }
   return out;
 }
