@@ -6,12 +6,13 @@
  * @module
  */
 import { DecodeError } from '../errors.js';
-import { HOST_LITTLE_ENDIAN as LE, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
+import { NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/constants.js';
 import type { AttributeTable, FieldSpecs } from '../netlink/schema.js';
+import { hostU16, hostU32 } from '../netlink/host-order.js';
 
 /** Host-order fields (netlink's nla_len and nla_type, and most IPVS numbers). */
-export const u16 = (buf: Buffer, p: number): number => (LE ? buf.readUInt16LE(p) : buf.readUInt16BE(p));
-export const u32 = (buf: Buffer, p: number): number => (LE ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
+export const u16 = hostU16;
+export const u32 = hostU32;
 
 /** The bounds checks of the table decoder, for one attribute at `off` in a container ending at `end`. */
 export function attributeLength(buf: Buffer, off: number, end: number, table: AttributeTable<FieldSpecs>): number {

@@ -93,7 +93,7 @@ export function scanServiceAt(buf: Buffer, start: number, end: number): boolean 
       case C.IPVS_SVC_ATTR_AF: af = u16(buf, p); break;
       case C.IPVS_SVC_ATTR_PROTOCOL: protocolNumber = u16(buf, p); break;
       case C.IPVS_SVC_ATTR_ADDR: addr = p; addrLen = plen; break;
-      case C.IPVS_SVC_ATTR_PORT: port = buf.readUInt16BE(p); break;
+      case C.IPVS_SVC_ATTR_PORT: port = (buf[p]! << 8) | buf[p + 1]!; break;
       case C.IPVS_SVC_ATTR_FWMARK: fwmark = u32(buf, p); break;
       case C.IPVS_SVC_ATTR_SCHED_NAME: scheduler = stringAt(buf, p, plen, 'scheduler', off); break;
       case C.IPVS_SVC_ATTR_PE_NAME: pe = stringAt(buf, p, plen, 'persistenceEngine', off); break;

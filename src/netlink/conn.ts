@@ -15,7 +15,7 @@
 import { ConnectionClosedError, DecodeError, RepliesLostError } from '../errors.js';
 import { BatchEngine } from './batch-engine.js';
 import type { NativeSocket } from './binding.js';
-import { HOST_LITTLE_ENDIAN as LE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';
+import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';
 import { abortError, seriesOp, toNetlinkError, withOp } from './conn-errors.js';
 import type {
   BatchOptions,
@@ -36,6 +36,7 @@ import { DUMP_SLOT_BUSY, RequestEngine } from './requests.js';
 import { nativeSocketFactory, setUpSocket } from './socket-setup.js';
 import { Writer } from './writer.js';
 import { microtask } from './microtask.js';
+import { hostU16, hostU32 } from './host-order.js';
 
 // The public types of a connection live in conn-types.ts; importers keep reading them here.
 export type { BatchOptions, BatchOutcome, ConnOptions, ConnStats, DumpsOptions, RequestOptions, SocketFactory } from './conn-types.js';
@@ -470,8 +471,8 @@ export class Conn {
   private onDatagram(d: Buffer, n = d.length): void {
     let off = 0;
     while (off + NLMSG_HDRLEN <= n) {
-      const len = LE ? d.readUInt32LE(off) : d.readUInt32BE(off);
-      const seq = LE ? d.readUInt32LE(off + 8) : d.readUInt32BE(off + 8);
+      const len = hostU32(d, off);
+      const seq = hostU32(d, off + 8);
       if (len < NLMSG_HDRLEN || off + len > n) {
         const p = this.requests.inFlight.get(seq);
         const err = new DecodeError(`malformed netlink message (nlmsg_len ${len}, ${n - off} bytes left)`, off);
@@ -488,10 +489,10 @@ export class Conn {
         continue;
       }
       const msg: NetlinkMessage = {
-        type: LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4),
-        flags: LE ? d.readUInt16LE(off + 6) : d.readUInt16BE(off + 6),
+        type: hostU16(d, off + 4),
+        flags: hostU16(d, off + 6),
         seq,
-        pid: LE ? d.readUInt32LE(off + 12) : d.readUInt32BE(off + 12),
+        pid: hostU32(d, off + 12),
         payload: d.subarray(off + NLMSG_HDRLEN, off + len),
       };
       off += (len + 3) & ~3;

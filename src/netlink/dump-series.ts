@@ -5,7 +5,6 @@
  */
 import { DumpInterruptedError, NetlinkError, RepliesLostError, TimeoutError } from '../errors.js';
 import {
-  HOST_LITTLE_ENDIAN as LE,
   NLMSG_DONE,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
@@ -19,6 +18,7 @@ import { abortError, doneAsError, seriesOp } from './conn-errors.js';
 import type { ConnHost, DumpSeries, DumpsOptions } from './conn-types.js';
 import { parseDoneMessage, parseErrorMessage, type NetlinkMessage } from './message.js';
 import type { Writer } from './writer.js';
+import { hostI32, hostU16 } from './host-order.js';
 
 /** A dump series lets the event loop run after this many dumps (see seriesDumpDone). */
 const SERIES_YIELD_EVERY = 64;
@@ -112,12 +112,12 @@ export class DumpSeriesEngine {
    * `len`); the connection has confirmed what was sent before it.
    */
   onSeriesMessage(s: DumpSeries, d: Buffer, off: number, len: number): void {
-    const type = LE ? d.readUInt16LE(off + 4) : d.readUInt16BE(off + 4);
-    const flags = LE ? d.readUInt16LE(off + 6) : d.readUInt16BE(off + 6);
+    const type = hostU16(d, off + 4);
+    const flags = hostU16(d, off + 6);
     if (flags & NLM_F_DUMP_INTR) s.interrupted = true;
     // The common end of a dump, read in place: a DONE with status 0 (zero in
     // either byte order), nothing interrupted.
-    if (type === NLMSG_DONE && len >= NLMSG_HDRLEN + 4 && d.readInt32LE(off + NLMSG_HDRLEN) === 0 && !s.interrupted) {
+    if (type === NLMSG_DONE && len >= NLMSG_HDRLEN + 4 && hostI32(d, off + NLMSG_HDRLEN) === 0 && !s.interrupted) {
       this.seriesDumpDone(s);
       return;
     }
