@@ -131,8 +131,9 @@ export function importKeepalived(text: string, options: ImportOptions = {}): Imp
         // Only lvs_sync_daemon has a counterpart (the failover's sync daemon); the rest is named in one warning.
         const other: string[] = [];
         for (const c of n.children ?? []) {
-          if (c.key === 'lvs_sync_daemon') sync = readSyncDaemon(c, warn);
-          else other.push(c.key);
+          if (c.key !== 'lvs_sync_daemon') other.push(c.key);
+          else if (sync) warn(c, c.key, `lvs_sync_daemon ignored: the sync daemon is already given (on ${String(sync.interface)})`);
+          else sync = readSyncDaemon(c, warn);
         }
         if (other.length) warn(n, n.key, `global_defs { ${other.join(', ')} } not carried over`);
         break;
@@ -145,9 +146,19 @@ export function importKeepalived(text: string, options: ImportOptions = {}): Imp
         }
         break;
       }
-      case 'vrrp_instance':
-        vrrp.push(readVrrp(n, warn));
+      case 'vrrp_instance': {
+        const v = readVrrp(n, warn);
+        // The form keepalived deprecated after 1.2.19: `lvs_sync_daemon_interface IFACE`
+        // inside a vrrp_instance means `lvs_sync_daemon IFACE <that instance>`; the first one given wins.
+        const legacy = v.lvsSyncDaemonInterface as Node | undefined;
+        delete v.lvsSyncDaemonInterface;
+        if (legacy) {
+          if (sync) warn(legacy, legacy.key, `lvs_sync_daemon_interface ignored: the sync daemon is already given (on ${String(sync.interface)})`);
+          else sync = { interface: arg(legacy).text, instance: v.name };
+        }
+        vrrp.push(v);
         break;
+      }
       default:
         warn(n, n.key, `${n.key}${n.children ? ' { … }' : ''} not carried over`);
     }
@@ -457,6 +468,11 @@ function readVrrp(n: Node, warn: Warn): Record<string, unknown> {
         break;
       case 'unicast_peer': out.unicastPeers = (c.children ?? []).map((x) => x.key); break;
       case 'unicast_src_ip': out.unicastSource = arg(c).text; break;
+      case 'lvs_sync_daemon_interface':
+        arg(c);
+        if (out.lvsSyncDaemonInterface) warn(c, c.key, 'lvs_sync_daemon_interface given twice: the first one counts');
+        else out.lvsSyncDaemonInterface = c;
+        break;
       default: warn(c, c.key, `vrrp_instance ${c.key} not carried over`);
     }
   }

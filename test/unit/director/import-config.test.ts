@@ -117,6 +117,20 @@ describe('sync daemon settings of imported files', () => {
     expect(merged.config.failover?.syncDaemon).toEqual({ interface: 'eth1', syncId: 5, maxLength: 1400, multicastPort: 8850, multicastTtl: 2, multicastGroup: '239.1.2.3' });
   });
 
+  it('keepalived: the deprecated lvs_sync_daemon_interface of a vrrp_instance follows that instance; the first sync daemon given wins', () => {
+    const legacy = KEEPALIVED.replace(/ {3}lvs_sync_daemon .*\n/, '').replace('    interface eth0\n', '    interface eth0\n    lvs_sync_daemon_interface eth2\n');
+    const r = importKeepalived(legacy, { file: 'k.conf' });
+    expect(r.failover?.syncDaemon).toEqual({ interface: 'eth2', instance: 'VI_1' });
+    expect(r.failover?.vrrpInstances?.[0]).not.toHaveProperty('lvsSyncDaemonInterface');
+    expect(r.warnings.map((w) => w.key)).not.toContain('lvs_sync_daemon_interface');
+    expect(mergeImport({ failover: {} }, r, 'k.conf').config.failover?.syncDaemon).toEqual({ interface: 'eth2' });
+    // Both forms: the global one comes first in the file and counts; the other is named in a warning with its line.
+    const both = importKeepalived(KEEPALIVED.replace('    interface eth0\n', '    interface eth0\n    lvs_sync_daemon_interface eth2\n'), { file: 'k.conf' });
+    expect(both.failover?.syncDaemon).toMatchObject({ interface: 'eth1', instance: 'VI_1', syncId: 5 });
+    const line = KEEPALIVED.split('\n').findIndex((l) => l.includes('interface eth0')) + 2;
+    expect(both.warnings).toContainEqual({ file: 'k.conf', line, key: 'lvs_sync_daemon_interface', message: 'lvs_sync_daemon_interface ignored: the sync daemon is already given (on eth1)' });
+  });
+
   it('keepalived: a sync daemon following another VRRP instance is not carried over, and said so', () => {
     const r = importKeepalived(KEEPALIVED.replace('eth1 VI_1', 'eth1 VI_2'), { file: 'k.conf' });
     const merged = mergeImport({}, r, 'k.conf');
