@@ -10,12 +10,10 @@ import * as C from '../../../src/ipvs/constants.js';
 import { listingDestinationAt, listingServiceAt } from '../../../src/ipvs/listing-read.js';
 import { normalizeServiceKey } from '../../../src/ipvs/validate.js';
 import { DecodeError } from '../../../src/errors.js';
-import { decodeGenlAttributes, parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js';
-import { parseMessages } from '../../../src/netlink/message.js';
+import { decodeGenlAttributes, type GenlMessage } from '../../../src/netlink/genl.js';
 import { encodeAttributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
-import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
-import { badServiceReplies, reply as genlReply, SERVICE_BASE, SERVICE_CASES, v4, v6, withLength, type CommandAttrs } from './replies.js';
+import { badServiceReplies, capturedDestinationReplies, capturedServiceReplies, type CommandAttrs, reply as genlReply, SERVICE_BASE, SERVICE_CASES, v4, v6, withLength } from './replies.js';
 
 
 function tablePath(m: GenlMessage, family: Family): unknown {
@@ -46,23 +44,14 @@ const base = { af: C.AF_INET, address: v4('192.0.2.21'), port: 8080, forward: C.
 
 describe('listingDestinationAt', () => {
   it('reads every captured kernel destination reply as the table path does, with the shared zero statistics', () => {
-    const names = [...fixtureNames('rep-get-dest-dump-'), ...fixtureNames('rep-sort-get-dest-dump-')].map((n) => n.replace(/^rep-/, ''));
     let destinations = 0;
-    for (const name of names) {
-      const r = capturedReply(name);
-      const family: Family = /2001|fwmark6/.test(name) ? 'ipv6' : 'ipv4';
-      for (const d of r.datagrams) {
-        for (const msg of parseMessages(d)) {
-          if (msg.type !== CAPTURED_FAMILY_ID) continue;
-          const got = expectSame(parseGenlMessage(msg), family) as { value?: { stats: unknown } };
-          if (got.value) {
-            destinations++;
-            expect(got.value.stats).toBe(NO_STATS);
-          }
-        }
+    for (const { message, family } of capturedDestinationReplies()) {
+      const got = expectSame(message, family) as { value?: { stats: unknown } };
+      if (got.value) {
+        destinations++;
+        expect(got.value.stats).toBe(NO_STATS);
       }
     }
-    expect(names.length).toBeGreaterThan(5);
     expect(destinations).toBeGreaterThan(10);
   });
 
@@ -144,18 +133,12 @@ describe('listingServiceAt', () => {
   }
 
   it('reads every captured kernel service reply and every kind of service as the table path does', () => {
-    const names = fixtureNames('rep-get-service-').concat(fixtureNames('rep-sort-get-service-')).map((n) => n.replace(/^rep-/, ''));
     let services = 0;
-    for (const name of names) {
-      for (const d of capturedReply(name).datagrams) {
-        for (const msg of parseMessages(d)) {
-          if (msg.type !== CAPTURED_FAMILY_ID) continue;
-          const got = expectSameService(parseGenlMessage(msg)) as { value?: { service: { stats: unknown } } };
-          if (got.value) {
-            services++;
-            expect(got.value.service.stats).toBe(NO_STATS);
-          }
-        }
+    for (const message of capturedServiceReplies()) {
+      const got = expectSameService(message) as { value?: { service: { stats: unknown } } };
+      if (got.value) {
+        services++;
+        expect(got.value.service.stats).toBe(NO_STATS);
       }
     }
     expect(services).toBeGreaterThan(10);

@@ -7,7 +7,8 @@ import { parseGenlMessage, type GenlMessage } from '../../../src/netlink/genl.js
 import { parseMessages } from '../../../src/netlink/message.js';
 import { encodeAttributes, type Attributes } from '../../../src/netlink/schema.js';
 import { Writer } from '../../../src/netlink/writer.js';
-import { CAPTURED_FAMILY_ID } from '../../fixtures/ipvs/fixtures.js';
+import type { Family } from '../../../src/ipvs/address.js';
+import { capturedReply, CAPTURED_FAMILY_ID, fixtureNames } from '../../fixtures/ipvs/fixtures.js';
 
 /** Attributes of an IPVS command message. */
 export type CommandAttrs = Attributes<(typeof commandTable)['fields']>;
@@ -89,4 +90,28 @@ export function badServiceReplies(reply: (attrs: CommandAttrs) => GenlMessage): 
     ['scheduler without its NUL', reply({ service: { ...base, scheduler: undefined, unknown: [{ type: C.IPVS_SVC_ATTR_SCHED_NAME, nestedFlag: false, data: bytes(0x72, 0x72, 0x72, 0x72) }] } })],
     ['top-level timeout of 2 bytes', reply({ service: base, unknown: [{ type: C.IPVS_CMD_ATTR_TIMEOUT_TCP, nestedFlag: false, data: new Uint8Array(2) }] })],
   ];
+}
+
+/** The IPVS messages of the captured kernel replies whose fixture names start with one of `prefixes` (after `rep-`). */
+function capturedMessages(prefixes: string[]): { name: string; message: GenlMessage }[] {
+  const out: { name: string; message: GenlMessage }[] = [];
+  for (const name of prefixes.flatMap((p) => fixtureNames(`rep-${p}`)).map((n) => n.replace(/^rep-/, ''))) {
+    for (const d of capturedReply(name).datagrams) {
+      for (const msg of parseMessages(d)) if (msg.type === CAPTURED_FAMILY_ID) out.push({ name, message: parseGenlMessage(msg) });
+    }
+  }
+  return out;
+}
+
+/** Every captured kernel reply to a service dump. */
+export function capturedServiceReplies(): GenlMessage[] {
+  return capturedMessages(['get-service-', 'sort-get-service-']).map((m) => m.message);
+}
+
+/**
+ * Every captured kernel reply to a destination dump, with its service's family
+ * (from the capture's name: IPv6 address and fwmark services carry AF_INET6).
+ */
+export function capturedDestinationReplies(): { message: GenlMessage; family: Family }[] {
+  return capturedMessages(['get-dest-dump-', 'sort-get-dest-dump-']).map(({ name, message }) => ({ message, family: /2001|fwmark6/.test(name) ? 'ipv6' : 'ipv4' }));
 }
