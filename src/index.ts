@@ -55,14 +55,14 @@ export * from './system/index.js';
 
 // ---- command line, listing, metrics, importers ----------------------------
 export type { TableEntry } from './ipvs/client.js';
-export { formatListing, formatLargeNumber, type ListingEntry, type ListingOptions, type ListingView } from './ipvs/listing.js';
+export { formatListing, formatListingBytes, formatLargeNumber, type ListingEntry, type ListingOptions, type ListingView } from './ipvs/listing.js';
 export { formatExposition, escapeLabelValue, EXPOSITION_CONTENT_TYPE, type MetricFamily, type MetricSample, type MetricType } from './metrics/exposition.js';
 export { MetricsRegistry, type MetricsCollector } from './metrics/registry.js';
 export { metrics, ipvsCollector, ipvsMetricFamilies, serviceLabels } from './metrics/ipvs.js';
 export * from './importers/index.js';
 export { main as cliMain } from './cli/main.js';
 export { EXIT as CLI_EXIT, type CliIo } from './cli/io.js';
-export { formatOperation, formatPlanDiff } from './cli/plan-diff.js';
+export { formatOperation, formatPlanDiff, formatPlanDiffBytes } from './cli/plan-diff.js';
 // ---- end command line, listing, metrics, importers ------------------------
 // ---- schedulers and persistence (src/schedulers) ----
 export * from './schedulers/index.js';

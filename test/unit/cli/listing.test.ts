@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ipvs } from '../../../src/ipvs/client.js';
-import { formatLargeNumber, formatListing } from '../../../src/ipvs/listing.js';
+import { formatLargeNumber, formatListing, formatListingBytes, type ListingView } from '../../../src/ipvs/listing.js';
 import { FIXTURE_DIR, replayKernel } from '../../fixtures/ipvs/fixtures.js';
 
 let clients: Ipvs[] = [];
@@ -25,6 +25,20 @@ describe('formatListing', () => {
       .join('\n');
     expect(formatListing(info, table, { view: 'stats', exact: true })).toBe(captured);
     expect(kernel.unmatched).toEqual([]);
+  });
+
+  it('formatListingBytes gives the same text as UTF-8 bytes, in every view', async () => {
+    const kernel = replayKernel();
+    const ipvs = await Ipvs.open({ socketFactory: kernel.factory });
+    clients.push(ipvs);
+    const [info, table] = await Promise.all([ipvs.info(), ipvs.table()]);
+    const views: ListingView[] = ['default', 'stats', 'rate', 'thresholds', 'persistent-conn', 'tun-info'];
+    for (const view of views) {
+      for (const options of [{ view }, { view, exact: true, sort: false }]) {
+        const bytes = formatListingBytes(info, table, options);
+        expect(bytes.equals(Buffer.from(formatListing(info, table, options), 'utf8')), view).toBe(true);
+      }
+    }
   });
 
   it('the kernel order with sort: false (ipvsadm --nosort), sorted otherwise', async () => {
