@@ -6,7 +6,6 @@
  */
 import { DecodeError, type ExtendedAck } from '../errors.js';
 import {
-  HOST_LITTLE_ENDIAN as LE,
   NLMSG_DONE,
   NLMSG_ERROR,
   NLMSG_HDRLEN,
@@ -17,6 +16,7 @@ import {
   NLMSGERR_ATTR_MSG,
   NLMSGERR_ATTR_OFFS,
 } from './constants.js';
+import { hostI32, hostU16, hostU32 } from './host-order.js';
 import { decodeAttributes, defineTable } from './schema.js';
 
 /** One netlink message; `payload` is a view into the received datagram (no copy). */
@@ -39,14 +39,14 @@ export function parseMessages(datagram: Buffer): NetlinkMessage[] {
   let off = 0;
   const n = datagram.length;
   while (off + NLMSG_HDRLEN <= n) {
-    const len = LE ? datagram.readUInt32LE(off) : datagram.readUInt32BE(off);
+    const len = hostU32(datagram, off);
     if (len < NLMSG_HDRLEN) throw new DecodeError(`nlmsg_len ${len} is shorter than the header`, off);
     if (off + len > n) throw new DecodeError(`nlmsg_len ${len} runs past the end of the datagram (${n - off} bytes left)`, off);
     out.push({
-      type: LE ? datagram.readUInt16LE(off + 4) : datagram.readUInt16BE(off + 4),
-      flags: LE ? datagram.readUInt16LE(off + 6) : datagram.readUInt16BE(off + 6),
-      seq: LE ? datagram.readUInt32LE(off + 8) : datagram.readUInt32BE(off + 8),
-      pid: LE ? datagram.readUInt32LE(off + 12) : datagram.readUInt32BE(off + 12),
+      type: hostU16(datagram, off + 4),
+      flags: hostU16(datagram, off + 6),
+      seq: hostU32(datagram, off + 8),
+      pid: hostU32(datagram, off + 12),
       payload: datagram.subarray(off + NLMSG_HDRLEN, off + len),
     });
     off += (len + 3) & ~3;
@@ -87,10 +87,9 @@ export function parseErrorMessage(msg: NetlinkMessage): ErrorMessage {
   if (msg.type !== NLMSG_ERROR) throw new DecodeError(`not an NLMSG_ERROR (type ${msg.type})`, 0);
   const p = msg.payload;
   if (p.length < 4 + NLMSG_HDRLEN) throw new DecodeError(`NLMSG_ERROR payload too short (${p.length} bytes)`, 0);
-  const error = LE ? p.readInt32LE(0) : p.readInt32BE(0);
-  const rd16 = (o: number) => (LE ? p.readUInt16LE(o) : p.readUInt16BE(o));
-  const rd32 = (o: number) => (LE ? p.readUInt32LE(o) : p.readUInt32BE(o));
-  const request = { length: rd32(4), type: rd16(8), flags: rd16(10), seq: rd32(12), pid: rd32(16) };
+  // Lengths checked above; one of these per ACK of a bulk apply.
+  const error = hostI32(p, 0);
+  const request = { length: hostU32(p, 4), type: hostU16(p, 8), flags: hostU16(p, 10), seq: hostU32(p, 12), pid: hostU32(p, 16) };
   const out: ErrorMessage = { error, request };
   if (msg.flags & NLM_F_ACK_TLVS) {
     // With NLM_F_CAPPED only the request header is echoed; otherwise (error
@@ -117,7 +116,7 @@ export function parseDoneMessage(msg: NetlinkMessage): DoneMessage {
   const p = msg.payload;
   if (p.length === 0) return { status: 0 };
   if (p.length < 4) throw new DecodeError(`NLMSG_DONE payload too short (${p.length} bytes)`, 0);
-  const out: DoneMessage = { status: LE ? p.readInt32LE(0) : p.readInt32BE(0) };
+  const out: DoneMessage = { status: hostI32(p, 0) };
   if (msg.flags & NLM_F_ACK_TLVS) {
     const ext = readExtack(p, 4);
     if (ext) out.extack = ext;
