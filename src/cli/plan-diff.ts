@@ -4,7 +4,6 @@
  * changed setting). Pure.
  * @module
  */
-import { formatAddressPort } from '../ipvs/address.js';
 import { describeService } from '../ipvs/errors.js';
 import type { Operation } from '../ipvs/state.js';
 import type { DestinationKey, ServiceKey } from '../ipvs/types.js';
@@ -32,11 +31,6 @@ function serviceName(k: ServiceKey): string {
   return name;
 }
 
-function destinationName(d: DestinationKey): string {
-  if (d.port === undefined) return d.address;
-  return formatAddressPort(d.address, d.address.includes(':') ? 'ipv6' : 'ipv4', d.port);
-}
-
 function valueText(v: unknown): string {
   if (Array.isArray(v)) return v.join(',');
   if (v && typeof v === 'object') {
@@ -57,17 +51,6 @@ function settings(spec: object, skip: Set<string>): Map<string, string> {
 
 const destSkip = new Set(['address', 'port']);
 
-/** {@link settings} as ` name=value` text, without the map in between. */
-function settingsText(spec: object, skip: Set<string>): string {
-  let out = '';
-  for (const k in spec) {
-    const v = (spec as Record<string, unknown>)[k];
-    if (!Object.hasOwn(spec, k) || skip.has(k) || v === undefined || v === false) continue;
-    out += ` ${k}=${valueText(v)}`;
-  }
-  return out;
-}
-
 function changes(before: object, after: object, skip: Set<string>): string {
   const a = settings(before, skip);
   const b = settings(after, skip);
@@ -80,40 +63,17 @@ function changes(before: object, after: object, skip: Set<string>): string {
   return parts.length ? `: ${parts.join(', ')}` : '';
 }
 
-/**
- * One line for an operation of a plan, e.g.
- * `+ service TCP 10.0.0.1:80 scheduler=rr`,
- * `+ destination 10.0.0.2:80 to TCP 10.0.0.1:80 weight=1 forward=masq`,
- * `~ destination 10.0.0.3:80 in TCP 10.0.0.1:80: weight 5 -> 0`,
- * `- service FWM 7`.
- */
-export function formatOperation(o: Operation): string {
-  switch (o.op) {
-    case 'add-service':
-      return `+ service ${serviceName(o.service)}${settingsText(o.service, KEY_FIELDS)}`;
-    case 'update-service':
-      return `~ service ${serviceName(o.service)}${changes(o.before, o.service, KEY_FIELDS)}`;
-    case 'delete-service':
-      return `- service ${serviceName(o.service)}${o.before.destinations.length ? ` (and its ${o.before.destinations.length} destination${o.before.destinations.length === 1 ? '' : 's'})` : ''}`;
-    case 'add-destination':
-      return `+ destination ${destinationName(o.destination)} to ${serviceName(o.service)}${settingsText(o.destination, destSkip)}`;
-    case 'update-destination':
-      return `~ destination ${destinationName(o.destination)} in ${serviceName(o.service)}${changes(o.before, o.destination, destSkip)}`;
-    case 'delete-destination':
-      return `- destination ${destinationName(o.destination)} from ${serviceName(o.service)}`;
-    case 'set-timeouts':
-      return `~ timeouts${changes(o.before, { ...o.before, ...o.timeouts }, new Set())}`;
-    case 'start-daemon':
-      return `+ sync daemon ${o.daemon.state}${settingsText(o.daemon, new Set(['state']))}`;
-    case 'stop-daemon':
-      return `- sync daemon ${o.state}`;
-  }
-}
-
 const LF = 0x0a;
 const SP = 0x20;
 
-/** {@link settingsText}, written into `out` (whole numbers as digits). */
+/** `10.0.0.1:80`, `[2001:db8::1]:80`, or the bare address of a key without a port. */
+function writeDestinationName(out: TextSink, d: DestinationKey): void {
+  if (d.port === undefined) out.text(d.address);
+  else if (d.address.includes(':')) out.byte(0x5b).text(d.address).byte(0x5d).byte(0x3a).int(d.port);
+  else out.text(d.address).byte(0x3a).int(d.port);
+}
+
+/** A spec's settings beyond its key as ` name=value` (whole numbers written as digits), in the spec's own order. */
 function writeSettings(out: TextSink, spec: object, skip: Set<string>): void {
   for (const k in spec) {
     const v = (spec as Record<string, unknown>)[k];
@@ -124,37 +84,77 @@ function writeSettings(out: TextSink, spec: object, skip: Set<string>): void {
   }
 }
 
+const daemonSkip = new Set(['state']);
+
 /**
- * {@link formatOperation}'s line and a line feed, written into `out`: the
- * additions (all of a large apply's lines) piece by piece, the rest as text.
+ * One operation's line (without its line feed), written into `out`: piece by
+ * piece, as a large apply prints thousands of them (see text-sink.ts).
  */
 function writeOperation(out: TextSink, o: Operation): void {
   switch (o.op) {
     case 'add-service':
       out.text('+ service ').text(serviceName(o.service));
       writeSettings(out, o.service, KEY_FIELDS);
-      break;
-    case 'add-destination': {
-      const d = o.destination;
-      out.text('+ destination ');
-      if (d.port === undefined) out.text(d.address);
-      else if (d.address.includes(':')) out.byte(0x5b).text(d.address).byte(0x5d).byte(0x3a).int(d.port);
-      else out.text(d.address).byte(0x3a).int(d.port);
-      out.text(' to ').text(serviceName(o.service));
-      writeSettings(out, d, destSkip);
-      break;
+      return;
+    case 'update-service':
+      out.text('~ service ').text(serviceName(o.service)).text(changes(o.before, o.service, KEY_FIELDS));
+      return;
+    case 'delete-service': {
+      const n = o.before.destinations.length;
+      out.text('- service ').text(serviceName(o.service));
+      if (n) out.text(` (and its ${n} destination${n === 1 ? '' : 's'})`);
+      return;
     }
-    default:
-      out.text(formatOperation(o));
+    case 'add-destination':
+      out.text('+ destination ');
+      writeDestinationName(out, o.destination);
+      out.text(' to ').text(serviceName(o.service));
+      writeSettings(out, o.destination, destSkip);
+      return;
+    case 'update-destination':
+      out.text('~ destination ');
+      writeDestinationName(out, o.destination);
+      out.text(' in ').text(serviceName(o.service)).text(changes(o.before, o.destination, destSkip));
+      return;
+    case 'delete-destination':
+      out.text('- destination ');
+      writeDestinationName(out, o.destination);
+      out.text(' from ').text(serviceName(o.service));
+      return;
+    case 'set-timeouts':
+      out.text('~ timeouts').text(changes(o.before, { ...o.before, ...o.timeouts }, new Set()));
+      return;
+    case 'start-daemon':
+      out.text('+ sync daemon ').text(o.daemon.state);
+      writeSettings(out, o.daemon, daemonSkip);
+      return;
+    case 'stop-daemon':
+      out.text('- sync daemon ').text(o.state);
+      return;
   }
-  out.byte(LF);
 }
 
-/** The plan's lines, written into one buffer (see text-sink.ts). */
+/**
+ * One line for an operation of a plan, e.g.
+ * `+ service TCP 10.0.0.1:80 scheduler=rr`,
+ * `+ destination 10.0.0.2:80 to TCP 10.0.0.1:80 weight=1 forward=masq`,
+ * `~ destination 10.0.0.3:80 in TCP 10.0.0.1:80: weight 5 -> 0`,
+ * `- service FWM 7`.
+ */
+export function formatOperation(o: Operation): string {
+  const out = new TextSink(256);
+  writeOperation(out, o);
+  return out.toString();
+}
+
+/** The plan's lines, written into one buffer. */
 function writePlanDiff(operations: readonly Operation[]): TextSink {
   // An addition's line is about 70 bytes; the buffer grows if need be.
   const out = new TextSink(Math.max(1024, operations.length * 80));
-  for (let i = 0; i < operations.length; i++) writeOperation(out, operations[i]!);
+  for (let i = 0; i < operations.length; i++) {
+    writeOperation(out, operations[i]!);
+    out.byte(LF);
+  }
   return out;
 }
 

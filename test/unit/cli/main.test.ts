@@ -133,8 +133,8 @@ describe('plan diff', () => {
   });
 });
 
-describe('plan diff written as bytes', () => {
-  it('gives formatOperation\'s lines for every kind of operation, numbers of any kind included', () => {
+describe('plan diff of every kind of operation', () => {
+  it('text and bytes alike; numbers of any kind, IPv6, fwmark and port-less keys', () => {
     const svc = { protocol: 'tcp' as const, address: '192.0.2.1', port: 80 };
     const v6 = { protocol: 'udp' as const, address: '2001:db8::10', port: 53 };
     const ops: Operation[] = [
@@ -145,11 +145,26 @@ describe('plan diff written as bytes', () => {
       { op: 'add-destination', service: { fwmark: 7, family: 'ipv6' }, destination: { address: '2001:db8::3', weight: 1.5 } as never },
       { op: 'update-destination', service: svc, destination: { address: '10.0.0.2', port: 80, weight: 0, forward: 'masq' }, before: { address: '10.0.0.2', port: 80, weight: 5, forward: 'masq' } },
       { op: 'delete-service', service: { fwmark: 8 }, before: { fwmark: 8, destinations: [] } },
+      { op: 'delete-service', service: svc, before: { ...svc, destinations: [{ address: '10.0.0.1', port: 80 }] } },
+      { op: 'delete-destination', service: v6, destination: { address: '2001:db8::2', port: 5353 }, before: { address: '2001:db8::2', port: 5353 } },
       { op: 'start-daemon', daemon: { state: 'master', interface: 'eth0', syncId: 3 } },
+      { op: 'stop-daemon', state: 'backup', before: { state: 'backup', interface: 'eth0' } },
     ];
-    const lines = ops.map((o) => `${formatOperation(o)}\n`).join('');
-    expect(formatPlanDiff(ops)).toBe(lines);
-    expect(formatPlanDiffBytes(ops).toString('utf8')).toBe(lines);
+    const expected =
+      '+ service TCP 192.0.2.1:80 scheduler=sh schedulerFlags=sh-port persistence=timeout:300/netmask:24 onePacket=true\n' +
+      '+ service FWM 7 IPv6 scheduler=wlc\n' +
+      '+ destination 10.0.0.1:80 to TCP 192.0.2.1:80 weight=0 forward=masq upperThreshold=4294967295\n' +
+      '+ destination [2001:db8::2]:5353 to UDP [2001:db8::10]:53 weight=0 forward=tunnel tunnel=type:gue/port:6080/checksum:csum\n' +
+      '+ destination 2001:db8::3 to FWM 7 IPv6 weight=1.5\n' +
+      '~ destination 10.0.0.2:80 in TCP 192.0.2.1:80: weight 5 -> 0\n' +
+      '- service FWM 8\n' +
+      '- service TCP 192.0.2.1:80 (and its 1 destination)\n' +
+      '- destination [2001:db8::2]:5353 from UDP [2001:db8::10]:53\n' +
+      '+ sync daemon master interface=eth0 syncId=3\n' +
+      '- sync daemon backup\n';
+    expect(formatPlanDiff(ops)).toBe(expected);
+    expect(formatPlanDiffBytes(ops).toString('utf8')).toBe(expected);
+    expect(ops.map((o) => `${formatOperation(o)}\n`).join('')).toBe(expected);
     expect(formatPlanDiff([])).toBe('');
   });
 });
