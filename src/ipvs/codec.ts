@@ -218,34 +218,64 @@ export const NO_STATS: Stats = Object.freeze({
   cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0,
 });
 
-/** A service reply → the public {@link Service}. */
-export function serviceOf(a: ServiceAttrs): Service {
-  const family = familyOf(a.af, 'service');
-  const flags = rawServiceFlags(a.flags);
-  const scheduler = a.scheduler ?? 'none';
+/**
+ * What a {@link Service} is made of, however its reply was read: by the table
+ * decoder ({@link serviceOf}) or in place (the listing's reader).
+ */
+export interface ServiceFields {
+  family: Family;
+  /** The raw IP_VS_SVC_F_* flags. */
+  flags: number;
+  scheduler: string | undefined;
+  stats: Stats;
+  timeout: number;
+  /** The raw netmask attribute (read only when the service is persistent). */
+  netmask: Uint8Array | undefined;
+  persistenceEngine: string | undefined;
+  fwmark: number | undefined;
+  protocolNumber: number | undefined;
+  /** The raw address attribute (missing or too short is a DecodeError, for services without a mark). */
+  address: Uint8Array | undefined;
+  port: number;
+}
+
+/** The public {@link Service} of a reply's fields, with the decoder's DecodeErrors. */
+export function serviceFromFields(f: ServiceFields): Service {
+  const { family, flags } = f;
+  const scheduler = f.scheduler ?? 'none';
   const common = {
     scheduler,
     schedulerFlags: schedulerFlagNames(flags, scheduler),
     onePacket: (flags & C.IP_VS_SVC_F_ONEPACKET) !== 0,
     flags,
-    stats: a.stats64 || a.stats ? statsOf(a.stats64, a.stats) : NO_STATS,
+    stats: f.stats,
   };
   const extra: Partial<Service> = {};
-  if (flags & C.IP_VS_SVC_F_PERSISTENT) extra.persistence = { timeout: a.timeout ?? 0, netmask: netmaskOf(a.netmask, family) };
-  if (a.persistenceEngine) extra.persistenceEngine = a.persistenceEngine;
-  if (a.fwmark !== undefined && a.fwmark !== 0) {
-    return { fwmark: a.fwmark, family, ...common, ...extra } as Service;
+  if (flags & C.IP_VS_SVC_F_PERSISTENT) extra.persistence = { timeout: f.timeout, netmask: netmaskOf(f.netmask, family) };
+  if (f.persistenceEngine) extra.persistenceEngine = f.persistenceEngine;
+  if (f.fwmark !== undefined && f.fwmark !== 0) {
+    return { fwmark: f.fwmark, family, ...common, ...extra } as Service;
   }
-  const protocol = PROTOCOL_NAMES.get(a.protocol ?? -1);
-  if (!protocol) throw new DecodeError(`service: unknown protocol ${a.protocol}`, 0);
-  return {
-    protocol,
-    address: addressOf(a.address, family, 'service'),
+  const protocol = PROTOCOL_NAMES.get(f.protocolNumber ?? -1);
+  if (!protocol) throw new DecodeError(`service: unknown protocol ${f.protocolNumber}`, 0);
+  return { protocol, address: addressOf(f.address, family, 'service'), port: f.port, family, ...common, ...extra } as Service;
+}
+
+/** A service reply → the public {@link Service}. */
+export function serviceOf(a: ServiceAttrs): Service {
+  return serviceFromFields({
+    family: familyOf(a.af, 'service'),
+    flags: rawServiceFlags(a.flags),
+    scheduler: a.scheduler,
+    stats: a.stats64 || a.stats ? statsOf(a.stats64, a.stats) : NO_STATS,
+    timeout: a.timeout ?? 0,
+    netmask: a.netmask,
+    persistenceEngine: a.persistenceEngine,
+    fwmark: a.fwmark,
+    protocolNumber: a.protocol,
+    address: a.address,
     port: a.port ?? 0,
-    family,
-    ...common,
-    ...extra,
-  } as Service;
+  });
 }
 
 /** A destination reply → the public {@link Destination}; `serviceFamily` is used when the kernel omits ADDR_FAMILY. */

@@ -10,12 +10,11 @@
  * `Ipvs.table()` does.
  * @module
  */
-import { DecodeError } from '../errors.js';
 import { GenlConn } from '../netlink/genl.js';
 import { decodeAttributes } from '../netlink/schema.js';
-import { bytesToAddress, ipv4TextAt, type Family } from './address.js';
+import type { Family } from './address.js';
 import { commandTable, infoTable } from './attributes.js';
-import { CHECKSUM_NAMES, destinationOf, netmaskOf, NO_STATS, PROTOCOL_NAMES, schedulerFlagNames, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
+import { CHECKSUM_NAMES, destinationOf, NO_STATS, serviceFromFields, serviceOf, TUNNEL_NAMES, writeServiceKeyNest } from './codec.js';
 import * as C from './constants.js';
 import { describeService, toIpvsError } from './errors.js';
 import { scanDestinationAt, scanned } from './destination-scan.js';
@@ -81,41 +80,28 @@ export function listingDestinationAt(buf: Buffer, start: number, end: number, se
  */
 export function listingServiceAt(buf: Buffer, start: number, end: number): { service: Service; key: NormalServiceKey } | undefined {
   if (!scanServiceAt(buf, start, end)) return undefined;
-  const { family, af, flags, fwmark, addr, addrLen } = scannedService;
-  const scheduler = scannedService.scheduler ?? 'none';
-  const common = {
-    scheduler,
-    schedulerFlags: schedulerFlagNames(flags, scheduler),
-    onePacket: (flags & C.IP_VS_SVC_F_ONEPACKET) !== 0,
-    flags,
+  const s = scannedService;
+  const address = s.addr >= 0 ? buf.subarray(s.addr, s.addr + s.addrLen) : undefined;
+  const service = serviceFromFields({
+    family: s.family,
+    flags: s.flags,
+    scheduler: s.scheduler,
     stats: NO_STATS,
-  };
-  const extra: Partial<Service> = {};
-  if (flags & C.IP_VS_SVC_F_PERSISTENT) {
-    const { mask, maskLen } = scannedService;
-    extra.persistence = { timeout: scannedService.timeout, netmask: netmaskOf(mask >= 0 ? buf.subarray(mask, mask + maskLen) : undefined, family) };
-  }
-  if (scannedService.persistenceEngine) extra.persistenceEngine = scannedService.persistenceEngine;
-  if (fwmark !== undefined && fwmark !== 0) {
-    return { service: { fwmark, family, ...common, ...extra } as Service, key: { family, af, fwmark } };
-  }
-  const protocol = PROTOCOL_NAMES.get(scannedService.protocolNumber ?? -1);
-  if (!protocol) throw new DecodeError(`service: unknown protocol ${scannedService.protocolNumber}`, 0);
-  if (addr < 0 || addrLen < (family === 'ipv4' ? 4 : 16)) throw new DecodeError('service: address missing or too short', 0);
-  const address = family === 'ipv4' ? ipv4TextAt(buf, addr) : bytesToAddress(buf.subarray(addr, addr + 16), 'ipv6');
-  const port = scannedService.port;
-  const addressBytes = new Uint8Array(16);
-  for (let i = 0; i < (family === 'ipv4' ? 4 : 16); i++) addressBytes[i] = buf[addr + i]!;
-  return {
-    service: { protocol, address, port, family, ...common, ...extra } as Service,
-    key: { family, af, protocol, address, addressBytes, port },
-  };
+    timeout: s.timeout,
+    netmask: s.mask >= 0 ? buf.subarray(s.mask, s.mask + s.maskLen) : undefined,
+    persistenceEngine: s.persistenceEngine,
+    fwmark: s.fwmark,
+    protocolNumber: s.protocolNumber,
+    address,
+    port: s.port,
+  });
+  return { service, key: keyOfService(service, address) };
 }
 
 /**
- * The identifying key of a listed service (stats views), for its destination
- * dump: what `normalizeServiceKey` makes of it, taken from the reply (`raw`:
- * its address attribute, already checked by `serviceOf`).
+ * The identifying key of a listed service, for its destination dump: what
+ * `normalizeServiceKey` makes of it, taken from the reply (`raw`: its address
+ * attribute, already checked when the service was made; copied here).
  */
 function keyOfService(s: Service, raw: Uint8Array | undefined): NormalServiceKey {
   const af = s.family === 'ipv4' ? C.AF_INET : C.AF_INET6;
