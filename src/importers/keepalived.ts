@@ -147,16 +147,14 @@ export function importKeepalived(text: string, options: ImportOptions = {}): Imp
         break;
       }
       case 'vrrp_instance': {
-        const v = readVrrp(n, warn);
+        const { instance, syncInterface } = readVrrp(n, warn);
         // The form keepalived deprecated after 1.2.19: `lvs_sync_daemon_interface IFACE`
         // inside a vrrp_instance means `lvs_sync_daemon IFACE <that instance>`; the first one given wins.
-        const legacy = v.lvsSyncDaemonInterface as Node | undefined;
-        delete v.lvsSyncDaemonInterface;
-        if (legacy) {
-          if (sync) warn(legacy, legacy.key, `lvs_sync_daemon_interface ignored: the sync daemon is already given (on ${String(sync.interface)})`);
-          else sync = { interface: arg(legacy).text, instance: v.name };
+        if (syncInterface) {
+          if (sync) warn(syncInterface, syncInterface.key, `lvs_sync_daemon_interface ignored: the sync daemon is already given (on ${String(sync.interface)})`);
+          else sync = { interface: arg(syncInterface).text, instance: instance.name };
         }
-        vrrp.push(v);
+        vrrp.push(instance);
         break;
       }
       default:
@@ -434,8 +432,10 @@ function readSyncDaemon(n: Node, warn: Warn): Record<string, unknown> {
   return out;
 }
 
-function readVrrp(n: Node, warn: Warn): Record<string, unknown> {
+/** A vrrp_instance's settings, and its `lvs_sync_daemon_interface` line if it has one. */
+function readVrrp(n: Node, warn: Warn): { instance: Record<string, unknown>; syncInterface: Node | undefined } {
   const out: Record<string, unknown> = { name: n.args[0]?.text ?? '' };
+  let syncInterface: Node | undefined;
   for (const c of n.children ?? []) {
     switch (c.key) {
       case 'state': out.state = arg(c).text.toLowerCase(); break;
@@ -470,13 +470,13 @@ function readVrrp(n: Node, warn: Warn): Record<string, unknown> {
       case 'unicast_src_ip': out.unicastSource = arg(c).text; break;
       case 'lvs_sync_daemon_interface':
         arg(c);
-        if (out.lvsSyncDaemonInterface) warn(c, c.key, 'lvs_sync_daemon_interface given twice: the first one counts');
-        else out.lvsSyncDaemonInterface = c;
+        if (syncInterface) warn(c, c.key, 'lvs_sync_daemon_interface given twice: the first one counts');
+        else syncInterface = c;
         break;
       default: warn(c, c.key, `vrrp_instance ${c.key} not carried over`);
     }
   }
-  return out;
+  return { instance: out, syncInterface };
 }
 
 /** A regular expression matching a reply that starts with the bytes of `hex` (as latin1 text, the UDP check's view of a reply). */

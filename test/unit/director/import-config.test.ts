@@ -129,6 +129,10 @@ describe('sync daemon settings of imported files', () => {
     expect(both.failover?.syncDaemon).toMatchObject({ interface: 'eth1', instance: 'VI_1', syncId: 5 });
     const line = KEEPALIVED.split('\n').findIndex((l) => l.includes('interface eth0')) + 2;
     expect(both.warnings).toContainEqual({ file: 'k.conf', line, key: 'lvs_sync_daemon_interface', message: 'lvs_sync_daemon_interface ignored: the sync daemon is already given (on eth1)' });
+    // Twice in one instance: the first counts, the second is named.
+    const twice = importKeepalived(legacy.replace('    lvs_sync_daemon_interface eth2\n', '    lvs_sync_daemon_interface eth2\n    lvs_sync_daemon_interface eth3\n'), { file: 'k.conf' });
+    expect(twice.failover?.syncDaemon).toEqual({ interface: 'eth2', instance: 'VI_1' });
+    expect(twice.warnings.map((w) => w.message)).toContain('lvs_sync_daemon_interface given twice: the first one counts');
   });
 
   it('keepalived: a sync daemon following another VRRP instance is not carried over, and said so', () => {
