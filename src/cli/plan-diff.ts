@@ -69,8 +69,8 @@ const SP = 0x20;
 /** `10.0.0.1:80`, `[2001:db8::1]:80`, or the bare address of a key without a port. */
 function writeDestinationName(out: TextSink, d: DestinationKey): void {
   if (d.port === undefined) out.text(d.address);
-  else if (d.address.includes(':')) out.byte(0x5b).text(d.address).byte(0x5d).byte(0x3a).int(d.port);
-  else out.text(d.address).byte(0x3a).int(d.port);
+  else if (d.address.includes(':')) out.byte(0x5b).text(d.address).byte(0x5d).byte(0x3a).number(d.port);
+  else out.text(d.address).byte(0x3a).number(d.port);
 }
 
 /** A spec's settings beyond its key as ` name=value` (whole numbers written as digits), in the spec's own order. */
@@ -79,7 +79,7 @@ function writeSettings(out: TextSink, spec: object, skip: Set<string>): void {
     const v = (spec as Record<string, unknown>)[k];
     if (!Object.hasOwn(spec, k) || skip.has(k) || v === undefined || v === false) continue;
     out.byte(SP).text(k).byte(0x3d /* = */);
-    if (typeof v === 'number' && Number.isSafeInteger(v)) out.int(v);
+    if (typeof v === 'number') out.number(v);
     else out.text(valueText(v));
   }
 }

@@ -91,9 +91,19 @@ export class TextSink {
     return this.spaces(width - s.length).text(s);
   }
 
-  /** Append a whole number in decimal (negative with `-`). */
+  /** Append a number as `String(value)` writes it, whole safe integers as digits without the string. */
+  number(value: number): this {
+    return Number.isSafeInteger(value) ? this.int(value) : this.text(String(value));
+  }
+
+  /**
+   * Append a number truncated to a whole number, in decimal (negative with
+   * `-`); what is not a finite safe integer then (NaN, ±Infinity, beyond
+   * 2^53) is written as `String()` writes it.
+   */
   int(value: number): this {
     let v = Math.trunc(value);
+    if (!Number.isSafeInteger(v)) return this.text(String(v));
     if (v < 0) {
       this.byte(0x2d);
       v = -v;

@@ -18,6 +18,12 @@ describe('TextSink', () => {
       expect(new TextSink(1).int(v).toString()).toBe(String(Math.trunc(v)));
     }
     expect(new TextSink().int(12.9).toString()).toBe('12');
+    // Never garbage bytes: what has no digits is written as String() writes it.
+    for (const v of [NaN, Infinity, -Infinity, 2 ** 60]) expect(new TextSink().int(v).toString()).toBe(String(v));
+  });
+
+  it('number() writes what String() writes, fractions included', () => {
+    for (const v of [0, -0, 80, -7, 80.5, 1e-7, NaN, Infinity, 2 ** 53]) expect(new TextSink(1).number(v).toString()).toBe(String(v));
   });
 
   it('cuts to a width and never pads below zero', () => {
