@@ -1,6 +1,7 @@
 // npm "prepack" script: builds what the published package needs, in place.
 //   1. dist/src: the compiled JavaScript and .d.ts (tsc -p tsconfig.json), with
-//      outputs whose source no longer exists removed, so none is shipped stale;
+//      outputs whose source no longer exists removed, so none is shipped stale,
+//      and dist/cli/ipvs-ts.js, the executable bundled from it (`npm run build:cli`);
 //   2. the native addon (node-gyp, incremental), copied to
 //      native/prebuilds/<platform>-<arch>/ipvs_ts_native.node, checked to load.
 // The "postpack" script (native/scripts/postpack.mjs) removes native/prebuilds again, so a
@@ -64,6 +65,10 @@ for (const file of walk(dist)) {
   }
 }
 if (pruned) log(`removed ${pruned} file(s) from dist/src whose source is gone`);
+// The executable: one file bundled from dist/src (docs/cli.md, "One file").
+log('npm run build:cli');
+if (process.env.npm_execpath) run(process.execPath, [process.env.npm_execpath, 'run', 'build:cli'], 'npm run build:cli');
+else run('npm', ['run', 'build:cli'], 'npm run build:cli');
 
 // 2. The addon: configure once, then an incremental build.
 const build = join(ROOT, 'native', 'build');

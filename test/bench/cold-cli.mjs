@@ -8,7 +8,8 @@
 // happens in network namespaces this script creates and deletes.
 //
 // - list: builds 1,000 services x 10 destinations once with `ipvsadm -R` in a
-//   namespace, then alternates `node dist/src/cli/bin.js list --netns NS` and
+//   namespace, then alternates `node dist/cli/ipvs-ts.js list --netns NS` (the executable
+//   package.json names) and
 //   `ip netns exec NS ipvsadm -Ln` (and `ip netns exec NS true`, the cost of
 //   the wrapper ipvsadm needs to enter the namespace, which ipvs-ts does not,
 //   and `node -e 0`, Node's own start-up).
@@ -30,7 +31,7 @@ import { median, rulesText } from './tables.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const BIN = process.env.COLD_BIN ?? join(root, 'dist', 'src', 'cli', 'bin.js');
+const BIN = process.env.COLD_BIN ?? join(root, 'dist', 'cli', 'ipvs-ts.js');
 const SERVICES = Number(process.env.COLD_SERVICES ?? 1000);
 const DESTS = 10;
 const LIST_REPEAT = Number(process.env.COLD_LIST_REPEAT ?? 5);

@@ -8,15 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, metrics, type DesiredState } from '../../src/index.js';
 import { main } from '../../src/cli/main.js';
 import { EXIT, type CliIo } from '../../src/cli/io.js';
 import { requireKernel, run, type Netns } from './harness.js';
 import { createLbNetns, ipvsadmRestore } from './ipvs-helpers.js';
-
-const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
+import { CLI_BIN as BIN } from '../helpers/cli.js';
 
 // Every forwarding method, tunnels of each type, IPv6 services and
 // destinations, fwmarks (IPv4, IPv6), persistence with masks and engines,

@@ -14,12 +14,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, plugIntoBridge, run, type Netns } from './harness.js';
 import { OutputLines } from './output-lines.js';
+import { CLI_BIN as BIN } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.71.0.100';
 const LB = ['10.71.0.1', '10.71.0.2'] as const;
 const RS = '10.71.0.11';

@@ -17,14 +17,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
 import { connectTcp } from '../../src/health/transport.js';
 import { createNetns, plugIntoBridge, run, type Netns } from './harness.js';
 import { OutputLines } from './output-lines.js';
+import { CLI_BIN as BIN } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.70.0.100';
 const LB = ['10.70.0.1', '10.70.0.2'] as const;
 const RS = ['10.70.0.11', '10.70.0.12'] as const;

@@ -14,15 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
 import { ApplyError } from '../../src/ipvs/apply.js';
 import { Ipvs } from '../../src/ipvs/client.js';
 import { createNetns, type Netns } from './harness.js';
 import { OutputLines } from './output-lines.js';
+import { CLI_BIN as BIN } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.72.0.100';
 const VIP2 = '10.72.0.101';
 const VIP3 = '10.72.0.102';

@@ -12,14 +12,13 @@ import http from 'node:http';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DirectorConfig } from '../../src/director/config.js';
 import { connectTcp } from '../../src/health/transport.js';
 import { createNetns, run, type Netns } from './harness.js';
 import { OutputLines } from './output-lines.js';
+import { CLI_BIN as BIN } from '../helpers/cli.js';
 
-const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const VIP = '10.60.0.100';
 /** VIPs of the daemon's host setup (the test's own VIP above is put there by the test). */
 const VIP2 = '10.60.0.101';

@@ -7,8 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { expect, it } from 'vitest';
-
-const BIN = new URL('../../../dist/src/cli/bin.js', import.meta.url).pathname;
+import { CLI_BIN as BIN } from '../../helpers/cli.js';
 
 it.runIf(!process.env.IPVS_TS_SANDBOX)('ipvs-ts sandbox -- COMMAND runs COMMAND in a kernel with IPVS and exits with its code', () => {
   expect(existsSync(BIN), `${BIN} (run npm run build)`).toBe(true);

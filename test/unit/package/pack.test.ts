@@ -6,7 +6,7 @@
 // test/kernel/package.kernel.test.ts opens Ipvs from the same installed copy.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, packAndInstall, type InstalledPackage } from '../../helpers/package.js';
@@ -74,6 +74,7 @@ describe('the packed package, installed with install scripts disabled', () => {
       'dist/src/testing.js',
       'dist/src/testing.d.ts',
       'dist/src/netlink/binding.js',
+      'dist/cli/ipvs-ts.js',
       PREBUILT,
       'native/binding.gyp',
       'native/scripts/install.mjs',
@@ -104,6 +105,13 @@ describe('the packed package, installed with install scripts disabled', () => {
     expect(result.exports).toEqual(['function', 'function', 'function']);
     expect(result.family).toBe('nlctrl');
     expect(result.addons).toEqual([join(pkg.installed, PREBUILT)]);
+  });
+
+  it('installs the ipvs-ts executable (the one-file bundle), which runs', () => {
+    const bin = join(pkg.project, 'node_modules', '.bin', 'ipvs-ts');
+    expect(realpathSync(bin)).toBe(join(pkg.installed, 'dist', 'cli', 'ipvs-ts.js'));
+    const usage = execFileSync(bin, ['--help'], { cwd: pkg.project, encoding: 'utf8' });
+    expect(usage).toMatch(/^Usage: ipvs-ts <command>/);
   });
 
   it('type-checks a user file against the installed declarations', () => {
