@@ -67,7 +67,9 @@ for (const file of walk(dist)) {
 if (pruned) log(`removed ${pruned} file(s) from dist/src whose source is gone`);
 // The executable: one file bundled from dist/src (docs/cli.md, "One file").
 log('npm run build:cli');
-if (process.env.npm_execpath) run(process.execPath, [process.env.npm_execpath, 'run', 'build:cli'], 'npm run build:cli');
+// npm's own script when npm runs this (npm_execpath), else npm from PATH.
+const npmCli = process.env.npm_execpath;
+if (npmCli && /\.[cm]?js$/.test(npmCli)) run(process.execPath, [npmCli, 'run', 'build:cli'], 'npm run build:cli');
 else run('npm', ['run', 'build:cli'], 'npm run build:cli');
 
 // 2. The addon: configure once, then an incremental build.
